@@ -1,0 +1,132 @@
+"""A node's configuration: `hdx.toml` in its data directory, overridden by environment.
+
+Every setting `key` of section `[section]` can be overridden by the variable
+`HDX_SECTION_KEY` (e.g. `HDX_DATABASE_URL`, `HDX_API_LISTEN`), parsed as the
+setting's type. A bad value is refused with the variable's name and the rule.
+"""
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.domain.errors import InvalidArgument
+
+CONFIG_FILE = "hdx.toml"
+DEFAULT_LISTEN = "127.0.0.1:50051"
+
+DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "node": {"name": "hdx", "key_prefix": "HDX"},
+    "database": {"url": ""},
+    "api": {"listen": DEFAULT_LISTEN, "workers": 16},
+    "tickets": {"confirm_window_hours": 72.0},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings of one node.
+
+    Attributes:
+        workflow: the `[workflow]` table, if the file describes one.
+    """
+
+    data_dir: Path
+    node_name: str
+    key_prefix: str
+    database_url: str
+    listen: str
+    workers: int
+    confirm_window_hours: float
+    workflow: Mapping[str, Any] | None = None
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HDX_DATA_DIR", "hdx-data"))
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'hdx.db').resolve()}"
+
+
+def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
+    """The configuration in text, with environ's overrides applied.
+
+    Raises:
+        InvalidArgument: naming the setting (or variable) and the rule.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidArgument(CONFIG_FILE, str(error)) from None
+    values: dict[str, dict[str, Any]] = {}
+    for section, defaults in DEFAULTS.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise InvalidArgument(section, "must be a table")
+        values[section] = {}
+        for key, default in defaults.items():
+            value = given.get(key, default)
+            env = f"HDX_{section}_{key}".upper()
+            if env in environ:
+                value = _coerce(env, environ[env], type(default))
+            elif type(value) is not type(default) and not (
+                isinstance(default, float) and type(value) is int
+            ):
+                raise InvalidArgument(f"{section}.{key}", f"must be a {type(default).__name__}")
+            values[section][key] = value
+    workers = values["api"]["workers"]
+    if workers < 1:
+        raise InvalidArgument("api.workers", "must be at least 1")
+    window = float(values["tickets"]["confirm_window_hours"])
+    if not 0 <= window <= 24 * 365:
+        raise InvalidArgument("tickets.confirm_window_hours", "must be between 0 and 8760")
+    workflow = raw.get("workflow")
+    if workflow is not None and not isinstance(workflow, dict):
+        raise InvalidArgument("workflow", "must be a table")
+    return Config(
+        data_dir=data_dir,
+        node_name=values["node"]["name"],
+        key_prefix=values["node"]["key_prefix"],
+        database_url=values["database"]["url"] or sqlite_url(data_dir),
+        listen=values["api"]["listen"],
+        workers=workers,
+        confirm_window_hours=window,
+        workflow=workflow,
+    )
+
+
+def _coerce(name: str, text: str, kind: type) -> Any:
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise InvalidArgument(name, f"must be a {kind.__name__}, got {text!r}") from None
+    return text
+
+
+def load(data_dir: Path) -> Config:
+    """The configuration of the node in data_dir.
+
+    Raises:
+        FileNotFoundError: the node was not initialised there.
+    """
+    path = data_dir / CONFIG_FILE
+    return parse(path.read_text(encoding="utf-8"), data_dir, os.environ)
+
+
+def render(name: str, key_prefix: str, database_url: str, listen: str) -> str:
+    """The text of a new config file."""
+    return (
+        "# hdx node configuration. Each setting can be overridden by HDX_<SECTION>_<KEY>.\n"
+        f"[node]\nname = {json.dumps(name)}\nkey_prefix = {json.dumps(key_prefix)}\n\n"
+        f"[database]\n# empty: the SQLite file hdx.db beside this file\nurl = {json.dumps(database_url)}\n\n"
+        f"[api]\nlisten = {json.dumps(listen)}\nworkers = 16\n\n"
+        "[tickets]\n# a resolved ticket closes by itself when the store has not answered in time\n"
+        "confirm_window_hours = 72\n"
+    )

@@ -1,0 +1,325 @@
+"""Protobuf messages of hdx.helpdesk.v1 to domain values and back: the only module that does."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from hdx.helpdesk.v1 import helpdesk_pb2 as pb
+
+from node.domain import paging, validation
+from node.domain.errors import InvalidArgument
+from node.domain.roles import Role
+from node.domain.ticket import (
+    Category,
+    Change,
+    Comment,
+    HistoryEntry,
+    Level,
+    Priority,
+    Ticket,
+    TicketDraft,
+    TicketPatch,
+    TicketQuery,
+    TicketType,
+    User,
+    Visibility,
+)
+
+E = TypeVar("E", bound=Enum)
+
+_TYPES = {
+    TicketType.INCIDENT: pb.TICKET_TYPE_INCIDENT,
+    TicketType.SERVICE_REQUEST: pb.TICKET_TYPE_SERVICE_REQUEST,
+    TicketType.ALERT: pb.TICKET_TYPE_ALERT,
+}
+_LEVELS = {level: int(level) for level in Level}
+_PRIORITIES = {priority: int(priority) for priority in Priority}
+_VISIBILITIES = {
+    Visibility.PUBLIC: pb.VISIBILITY_PUBLIC,
+    Visibility.INTERNAL: pb.VISIBILITY_INTERNAL,
+}
+_ROLES = {
+    Role.REQUESTER: pb.ROLE_REQUESTER,
+    Role.AGENT: pb.ROLE_AGENT,
+    Role.SUPERVISOR: pb.ROLE_SUPERVISOR,
+    Role.ADMIN: pb.ROLE_ADMIN,
+    Role.SYSTEM: pb.ROLE_SYSTEM,
+}
+
+
+def _decode(field: str, value: int, table: dict[E, int]) -> E | None:
+    """The domain value of a wire enum; None for 0 (unspecified)."""
+    if value == 0:
+        return None
+    for domain, wire in table.items():
+        if wire == value:
+            return domain
+    raise InvalidArgument(field, f"{value} is not a valid value")
+
+
+def _required(field: str, value: int, table: dict[E, int]) -> E:
+    decoded = _decode(field, value, table)
+    if decoded is None:
+        raise InvalidArgument(field, "must be set")
+    return decoded
+
+
+def _reverse(table: dict[E, int], value: int) -> E:
+    decoded = _decode("response", value, table)
+    assert decoded is not None
+    return decoded
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _instant(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
+# -- server side: requests in, domain values out ------------------------------------
+
+
+def draft_from_pb(request: pb.CreateTicketRequest) -> TicketDraft:
+    return TicketDraft(
+        category=request.category,
+        title=request.title,
+        description=request.description,
+        store=request.store,
+        request_id=request.request_id,
+        ticket_type=_decode("type", request.type, _TYPES),
+        impact=_decode("impact", request.impact, _LEVELS),
+        urgency=_decode("urgency", request.urgency, _LEVELS),
+        requester=request.requester,
+    )
+
+
+def patch_from_pb(request: pb.UpdateTicketRequest) -> TicketPatch:
+    def optional(field: str, table: dict[E, int]) -> E | None:
+        return _required(field, getattr(request, field), table) if request.HasField(field) else None
+
+    return TicketPatch(
+        title=request.title if request.HasField("title") else None,
+        description=request.description if request.HasField("description") else None,
+        category=request.category if request.HasField("category") else None,
+        ticket_type=optional("type", _TYPES),
+        impact=optional("impact", _LEVELS),
+        urgency=optional("urgency", _LEVELS),
+        priority=optional("priority", _PRIORITIES),
+    )
+
+
+def query_from_pb(request: pb.ListTicketsRequest) -> TicketQuery:
+    def code(field: str) -> str | None:
+        value: str = getattr(request, field)
+        return validation.code(field, value) if value else None
+
+    return TicketQuery(
+        statuses=tuple(request.statuses),
+        assignee=code("assignee"),
+        group=code("group"),
+        store=code("store"),
+        category=code("category"),
+        priority=_decode("priority", request.priority, _PRIORITIES),
+        stop_trade_only=request.stop_trade_only,
+        after=paging.decode(request.page_token) if request.page_token else None,
+        limit=validation.page_size(request.page_size),
+    )
+
+
+def visibility_from_pb(value: int) -> Visibility:
+    return _decode("visibility", value, _VISIBILITIES) or Visibility.PUBLIC
+
+
+def ticket_to_pb(ticket: Ticket, transitions: Iterable[str]) -> pb.Ticket:
+    return pb.Ticket(
+        key=ticket.key,
+        title=ticket.title,
+        description=ticket.description,
+        type=_TYPES[ticket.ticket_type],
+        category=ticket.category,
+        requester=ticket.requester,
+        store=ticket.store,
+        impact=_LEVELS[ticket.impact],
+        urgency=_LEVELS[ticket.urgency],
+        priority=_PRIORITIES[ticket.priority],
+        stop_trade=ticket.stop_trade,
+        status=ticket.status,
+        assignee=ticket.assignee or "",
+        co_assignees=sorted(ticket.co_assignees),
+        group=ticket.group or "",
+        created_at=_timestamp(ticket.created_at),
+        updated_at=_timestamp(ticket.updated_at),
+        resolved_at=_timestamp(ticket.resolved_at),
+        closed_at=_timestamp(ticket.closed_at),
+        transitions=list(transitions),
+    )
+
+
+def comment_to_pb(comment: Comment) -> pb.Comment:
+    return pb.Comment(
+        id=comment.id,
+        ticket_key=comment.ticket_key,
+        author=comment.author,
+        visibility=_VISIBILITIES[comment.visibility],
+        body=comment.body,
+        created_at=_timestamp(comment.created_at),
+    )
+
+
+def history_to_pb(entry: HistoryEntry) -> pb.HistoryEntry:
+    return pb.HistoryEntry(
+        id=entry.id,
+        ticket_key=entry.ticket_key,
+        at=_timestamp(entry.at),
+        actor=entry.actor,
+        action=entry.change.action,
+        field=entry.change.field,
+        before=entry.change.before,
+        after=entry.change.after,
+    )
+
+
+def category_to_pb(category: Category) -> pb.Category:
+    return pb.Category(
+        code=category.code,
+        name=category.name,
+        type=_TYPES[category.ticket_type],
+        group=category.group or "",
+        stop_trade=category.stop_trade,
+        impact=_LEVELS[category.impact],
+        urgency=_LEVELS[category.urgency],
+    )
+
+
+def identity_to_pb(user: User) -> pb.Identity:
+    return pb.Identity(
+        login=user.login, name=user.name, role=_ROLES[user.role], store=user.store or ""
+    )
+
+
+# -- client side: domain values in, requests out, responses back ---------------------
+
+
+def draft_to_pb(draft: TicketDraft) -> pb.CreateTicketRequest:
+    return pb.CreateTicketRequest(
+        request_id=draft.request_id,
+        category=draft.category,
+        title=draft.title,
+        description=draft.description,
+        store=draft.store,
+        type=_TYPES[draft.ticket_type] if draft.ticket_type else 0,
+        impact=_LEVELS[draft.impact] if draft.impact else 0,
+        urgency=_LEVELS[draft.urgency] if draft.urgency else 0,
+        requester=draft.requester,
+    )
+
+
+def query_to_pb(
+    query: TicketQuery, *, include_closed: bool, page_token: str
+) -> pb.ListTicketsRequest:
+    return pb.ListTicketsRequest(
+        statuses=list(query.statuses),
+        assignee=query.assignee or "",
+        group=query.group or "",
+        store=query.store or "",
+        category=query.category or "",
+        priority=_PRIORITIES[query.priority] if query.priority else 0,
+        stop_trade_only=query.stop_trade_only,
+        include_closed=include_closed,
+        page_size=query.limit,
+        page_token=page_token,
+    )
+
+
+def visibility_to_pb(visibility: Visibility) -> int:
+    return _VISIBILITIES[visibility]
+
+
+def ticket_from_pb(message: pb.Ticket) -> tuple[Ticket, list[str]]:
+    """The ticket a server sent and the transitions the caller may take on it."""
+    ticket = Ticket(
+        id=int(message.key.rsplit("-", 1)[1]),
+        key=message.key,
+        title=message.title,
+        description=message.description,
+        ticket_type=_reverse(_TYPES, message.type),
+        category=message.category,
+        requester=message.requester,
+        store=message.store,
+        impact=_reverse(_LEVELS, message.impact),
+        urgency=_reverse(_LEVELS, message.urgency),
+        priority=_reverse(_PRIORITIES, message.priority),
+        stop_trade=message.stop_trade,
+        status=message.status,
+        created_at=message.created_at.ToDatetime(tzinfo=UTC),
+        updated_at=message.updated_at.ToDatetime(tzinfo=UTC),
+        assignee=message.assignee or None,
+        group=message.group or None,
+        co_assignees=frozenset(message.co_assignees),
+        resolved_at=_instant(message.resolved_at, message.HasField("resolved_at")),
+        closed_at=_instant(message.closed_at, message.HasField("closed_at")),
+    )
+    return ticket, list(message.transitions)
+
+
+def comment_from_pb(message: pb.Comment) -> Comment:
+    return Comment(
+        id=message.id,
+        ticket_key=message.ticket_key,
+        author=message.author,
+        visibility=_reverse(_VISIBILITIES, message.visibility),
+        body=message.body,
+        created_at=message.created_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def history_from_pb(message: pb.HistoryEntry) -> HistoryEntry:
+    return HistoryEntry(
+        id=message.id,
+        ticket_key=message.ticket_key,
+        store="",
+        at=message.at.ToDatetime(tzinfo=UTC),
+        actor=message.actor,
+        change=Change(message.action, message.field, message.before, message.after),
+    )
+
+
+def category_from_pb(message: pb.Category) -> Category:
+    return Category(
+        code=message.code,
+        name=message.name,
+        ticket_type=_reverse(_TYPES, message.type),
+        impact=_reverse(_LEVELS, message.impact),
+        urgency=_reverse(_LEVELS, message.urgency),
+        stop_trade=message.stop_trade,
+        group=message.group or None,
+    )
+
+
+def identity_from_pb(message: pb.Identity) -> User:
+    return User(message.login, message.name, _reverse(_ROLES, message.role), message.store or None)
+
+
+def patch_to_pb(key: str, patch: TicketPatch) -> pb.UpdateTicketRequest:
+    request = pb.UpdateTicketRequest(key=key)
+    for field in ("title", "description", "category"):
+        value = getattr(patch, field)
+        if value is not None:
+            setattr(request, field, value)
+    for field, value, table in (
+        ("type", patch.ticket_type, _TYPES),
+        ("impact", patch.impact, _LEVELS),
+        ("urgency", patch.urgency, _LEVELS),
+        ("priority", patch.priority, _PRIORITIES),
+    ):
+        if value is not None:
+            setattr(request, field, table[value])  # type: ignore[index]
+    return request

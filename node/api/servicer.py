@@ -1,0 +1,215 @@
+"""The HelpDesk gRPC service: authenticate, decode, run the use case, encode.
+
+Use cases block on the database, so each runs on a worker thread of the
+server's executor while the asyncio loop keeps serving other calls and the
+open WatchTickets streams (which hold no thread while they wait).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor
+from typing import TypeVar
+
+import grpc
+from hdx.helpdesk.v1 import helpdesk_pb2 as pb
+from hdx.helpdesk.v1 import helpdesk_pb2_grpc
+
+from node.api import codec
+from node.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from node.domain.roles import Actor
+from node.domain.ticket import Ticket
+from node.services.admin import AdminService
+from node.services.tickets import TicketService
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+STATUS = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+WATCH_POLL_S = 1.0
+"""How often a watcher looks for changes committed by other processes of the node."""
+
+
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    for name, value in metadata or ():
+        if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return ""
+
+
+class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
+    def __init__(self, tickets: TicketService, admin: AdminService, executor: Executor) -> None:
+        self.tickets = tickets
+        self.admin = admin
+        self.executor = executor
+
+    async def _run(self, context: grpc.aio.ServicerContext, use_case: Callable[[Actor], T]) -> T:
+        """Runs use_case for the caller on a worker thread."""
+        token = bearer_token(context.invocation_metadata())
+        return await self._call(context, lambda: use_case(self.admin.authenticate(token)))
+
+    async def _call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
+        """Runs work on a worker thread; a domain error aborts the call with its status."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except DomainError as error:
+            await context.abort(STATUS[type(error)], str(error))
+        except Exception:
+            log.exception("internal error")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the node's log")
+        raise AssertionError("abort returns only by raising")
+
+    def _ticket(self, actor: Actor, ticket: Ticket) -> pb.Ticket:
+        return codec.ticket_to_pb(ticket, self.tickets.transitions(actor, ticket))
+
+    async def CreateTicket(
+        self, request: pb.CreateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        return await self._run(
+            context, lambda a: self._ticket(a, self.tickets.create(a, codec.draft_from_pb(request)))
+        )
+
+    async def GetTicket(
+        self, request: pb.GetTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        return await self._run(context, lambda a: self._ticket(a, self.tickets.get(a, request.key)))
+
+    async def ListTickets(
+        self, request: pb.ListTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTicketsResponse:
+        def use_case(actor: Actor) -> pb.ListTicketsResponse:
+            query = codec.query_from_pb(request)
+            tickets, token = self.tickets.list_tickets(
+                actor, query, include_closed=request.include_closed
+            )
+            return pb.ListTicketsResponse(
+                tickets=[self._ticket(actor, t) for t in tickets], next_page_token=token
+            )
+
+        return await self._run(context, use_case)
+
+    async def UpdateTicket(
+        self, request: pb.UpdateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        return await self._run(
+            context,
+            lambda a: self._ticket(
+                a, self.tickets.update(a, request.key, codec.patch_from_pb(request))
+            ),
+        )
+
+    async def TransitionTicket(
+        self, request: pb.TransitionTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        return await self._run(
+            context,
+            lambda a: self._ticket(
+                a, self.tickets.transition(a, request.key, request.transition, request.reason)
+            ),
+        )
+
+    async def AssignTicket(
+        self, request: pb.AssignTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        def use_case(actor: Actor) -> pb.Ticket:
+            ticket = self.tickets.assign(
+                actor,
+                request.key,
+                request.assignee or None,
+                request.group or None,
+                frozenset(request.co_assignees),
+            )
+            return self._ticket(actor, ticket)
+
+        return await self._run(context, use_case)
+
+    async def AddComment(
+        self, request: pb.AddCommentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Comment:
+        def use_case(actor: Actor) -> pb.Comment:
+            visibility = codec.visibility_from_pb(request.visibility)
+            return codec.comment_to_pb(
+                self.tickets.comment(actor, request.key, request.body, visibility)
+            )
+
+        return await self._run(context, use_case)
+
+    async def ListComments(
+        self, request: pb.ListCommentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCommentsResponse:
+        return await self._run(
+            context,
+            lambda a: pb.ListCommentsResponse(
+                comments=[codec.comment_to_pb(c) for c in self.tickets.comments(a, request.key)]
+            ),
+        )
+
+    async def GetHistory(
+        self, request: pb.GetHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetHistoryResponse:
+        return await self._run(
+            context,
+            lambda a: pb.GetHistoryResponse(
+                entries=[codec.history_to_pb(e) for e in self.tickets.history(a, request.key)]
+            ),
+        )
+
+    async def WatchTickets(
+        self, request: pb.WatchTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TicketEvent]:
+        def start(actor: Actor) -> tuple[Actor, str]:
+            key = self.tickets.get(actor, request.key).key if request.key else ""
+            return actor, key
+
+        actor, key = await self._run(context, start)
+        cursor = await self._call(
+            context, lambda: self.tickets.start_cursor(request.after_event_id)
+        )
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        unsubscribe = self.tickets.feed.subscribe(lambda: loop.call_soon_threadsafe(wake.set))
+        try:
+            while True:
+                wake.clear()
+                position = cursor.position
+                events = await self._call(context, lambda: self.tickets.events(actor, cursor, key))
+                for entry in events:
+                    yield pb.TicketEvent(entry=codec.history_to_pb(entry))
+                if cursor.position == position:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), WATCH_POLL_S)
+        finally:
+            unsubscribe()
+
+    async def ListCategories(
+        self, request: pb.ListCategoriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCategoriesResponse:
+        return await self._run(
+            context,
+            lambda _: pb.ListCategoriesResponse(
+                categories=[codec.category_to_pb(c) for c in self.admin.categories()]
+            ),
+        )
+
+    async def WhoAmI(
+        self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Identity:
+        return await self._run(context, lambda a: codec.identity_to_pb(self.admin.user(a.login)))

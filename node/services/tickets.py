@@ -1,0 +1,420 @@
+"""Ticket use cases: file, read, list, change, move along the workflow, comment, watch."""
+
+import hashlib
+import json
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
+
+from node.domain import paging, validation
+from node.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from node.domain.priority import DEFAULT_MATRIX, PriorityMatrix
+from node.domain.roles import STAFF, SYSTEM_ACTOR, Actor, Role
+from node.domain.ticket import (
+    Category,
+    Change,
+    Comment,
+    HistoryEntry,
+    QueuePosition,
+    Store,
+    Ticket,
+    TicketDraft,
+    TicketPatch,
+    TicketQuery,
+    Tier,
+    Visibility,
+)
+from node.domain.workflow import DEFAULT_WORKFLOW, FINAL_KINDS, StatusKind, Workflow
+from node.services.changes import ChangeFeed, EventCursor
+from node.services.clock import Clock
+from node.store.database import Database
+from node.store.tx import Tx
+
+DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
+EVENT_BATCH = 500
+AUTO_CLOSE_BATCH = 200
+
+
+class TicketService:
+    """Ticket use cases of one node.
+
+    Args:
+        db: the node's database.
+        clock: the time source.
+        workflow: statuses and transitions.
+        matrix: priority at registration.
+        confirm_window: how long a resolved ticket waits for the requester before it closes.
+        feed: told after every committed change.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        workflow: Workflow = DEFAULT_WORKFLOW,
+        matrix: PriorityMatrix = DEFAULT_MATRIX,
+        confirm_window: timedelta = DEFAULT_CONFIRM_WINDOW,
+        feed: ChangeFeed | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.workflow = workflow
+        self.matrix = matrix
+        self.confirm_window = confirm_window
+        self.feed = feed or ChangeFeed()
+
+    # -- filing and reading ------------------------------------------------------
+
+    def create(self, actor: Actor, draft: TicketDraft) -> Ticket:
+        """Files a ticket, or returns the one an earlier call with the same request id filed.
+
+        Raises:
+            InvalidArgument: a field breaks its rule or names an unknown category, store or user.
+            PermissionDenied: a requester files for another store.
+            AlreadyExists: the request id was used for a different ticket.
+        """
+        title = validation.title(draft.title)
+        description = validation.description(draft.description)
+        request_id = validation.request_id(draft.request_id)
+        fingerprint = _fingerprint(draft)
+        now = self.clock.now()
+        with self.db.write() as tx:
+            requester = self._requester(tx, actor, draft.requester)
+            if request_id:
+                earlier = self._earlier(tx, requester, request_id, fingerprint)
+                if earlier is not None:
+                    return earlier
+            category = _category(tx, draft.category)
+            store = self._store_for(tx, actor, draft.store)
+            impact = draft.impact or category.impact
+            urgency = draft.urgency or category.urgency
+            ticket = Ticket(
+                id=0,
+                key="",
+                title=title,
+                description=description,
+                ticket_type=draft.ticket_type or category.ticket_type,
+                category=category.code,
+                requester=requester,
+                store=store.code,
+                impact=impact,
+                urgency=urgency,
+                priority=self.matrix.priority(impact, urgency, store.tier, category.stop_trade),
+                stop_trade=category.stop_trade,
+                status=self.workflow.initial,
+                created_at=now,
+                updated_at=now,
+                group=category.group,
+            )
+            ticket_id = tx.insert_ticket(ticket, request_id, fingerprint)
+            if ticket_id is None:
+                earlier = self._earlier(tx, requester, request_id, fingerprint)
+                assert earlier is not None, "a conflicting create must be visible once committed"
+                return earlier
+            ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
+            changes = [Change("created", "status", "", ticket.status)]
+            if ticket.group:
+                changes.append(Change("assigned", "group", "", ticket.group))
+            tx.add_history(ticket_id, now, actor.login, changes)
+        self.feed.publish()
+        return ticket
+
+    def get(self, actor: Actor, key: str) -> Ticket:
+        with self.db.read() as tx:
+            return self._visible(tx, actor, key)
+
+    def list_tickets(
+        self, actor: Actor, query: TicketQuery, *, include_closed: bool
+    ) -> tuple[list[Ticket], str]:
+        """Tickets in queue order and the token of the next page ('' on the last page).
+
+        A requester sees only their own store's tickets, whatever the query says.
+        """
+        if actor.role is Role.REQUESTER:
+            if query.store not in (None, actor.store):
+                raise PermissionDenied("store: requesters list only their own store's tickets")
+            query = replace(query, store=actor.store)
+        if not query.statuses and not include_closed:
+            query = replace(query, statuses=tuple(self._open_statuses()))
+        unknown = [s for s in query.statuses if s not in self.workflow.kinds]
+        if unknown:
+            raise InvalidArgument("statuses", f"unknown status {unknown[0]!r}")
+        with self.db.read() as tx:
+            tickets = tx.list_tickets(replace(query, limit=query.limit + 1))
+        if len(tickets) <= query.limit:
+            return tickets, ""
+        tickets = tickets[: query.limit]
+        return tickets, paging.encode(QueuePosition.of(tickets[-1]))
+
+    def transitions(self, actor: Actor, ticket: Ticket) -> list[str]:
+        """Names of the transitions actor may take on ticket now."""
+        return [t.name for t in self.workflow.available(ticket, actor)]
+
+    # -- changing ----------------------------------------------------------------
+
+    def update(self, actor: Actor, key: str, patch: TicketPatch) -> Ticket:
+        """Changes the fields set in patch.
+
+        Raises:
+            PermissionDenied: not staff, or an agent setting priority by hand.
+            FailedPrecondition: the ticket is closed or cancelled.
+        """
+        if not actor.is_staff:
+            raise PermissionDenied(f"{actor.role} may not edit tickets; add a comment instead")
+        if patch.priority is not None and actor.role is Role.AGENT:
+            raise PermissionDenied("priority: only supervisors and admins set it by hand")
+        with self.db.write() as tx:
+            ticket = self._for_change(tx, actor, key)
+            changes: list[Change] = []
+            if patch.title is not None:
+                changes += ticket.set("updated", "title", validation.title(patch.title))
+            if patch.description is not None:
+                description = validation.description(patch.description)
+                changes += ticket.set("updated", "description", description)
+            if patch.ticket_type is not None:
+                changes += ticket.set("updated", "ticket_type", patch.ticket_type)
+            if patch.category is not None:
+                category = _category(tx, patch.category)
+                changes += ticket.set("updated", "category", category.code)
+                changes += ticket.set("updated", "stop_trade", category.stop_trade)
+            if patch.impact is not None:
+                changes += ticket.set("updated", "impact", patch.impact)
+            if patch.urgency is not None:
+                changes += ticket.set("updated", "urgency", patch.urgency)
+            if patch.priority is not None:
+                changes += ticket.set("updated", "priority", patch.priority)
+            elif {c.field for c in changes} & {"impact", "urgency", "category"}:
+                store = tx.store(ticket.store)
+                tier = store.tier if store else Tier.STANDARD
+                priority = self.matrix.priority(
+                    ticket.impact, ticket.urgency, tier, ticket.stop_trade
+                )
+                changes += ticket.set("updated", "priority", priority)
+            self._commit_changes(tx, actor, ticket, changes)
+        self.feed.publish()
+        return ticket
+
+    def transition(self, actor: Actor, key: str, name: str, reason: str) -> Ticket:
+        """Takes a named workflow transition (see `Workflow.apply` for the rules)."""
+        now = self.clock.now()
+        with self.db.write() as tx:
+            ticket = self._visible(tx, actor, key, for_update=True)
+            changes = self.workflow.apply(ticket, actor, name, reason, now)
+            self._commit_changes(tx, actor, ticket, changes)
+        self.feed.publish()
+        return ticket
+
+    def assign(
+        self,
+        actor: Actor,
+        key: str,
+        assignee: str | None,
+        group: str | None,
+        co_assignees: frozenset[str],
+    ) -> Ticket:
+        """Sets the assignee (None: unassigned), the group (None: kept) and the co-assignees.
+
+        Raises:
+            InvalidArgument: a login that is not an active engineer, or an unknown group.
+        """
+        if not actor.is_staff:
+            raise PermissionDenied(f"{actor.role} may not assign tickets")
+        with self.db.write() as tx:
+            ticket = self._for_change(tx, actor, key)
+            if assignee is not None:
+                _engineer(tx, "assignee", assignee)
+            for login in sorted(co_assignees):
+                _engineer(tx, "co_assignees", login)
+            if assignee is not None and assignee in co_assignees:
+                raise InvalidArgument("co_assignees", "must not contain the assignee")
+            changes = ticket.set("assigned", "assignee", assignee)
+            if group is not None:
+                if tx.group(validation.code("group", group)) is None:
+                    raise InvalidArgument("group", f"no such group {group!r}")
+                changes += ticket.set("assigned", "group", group)
+            changes += ticket.set("assigned", "co_assignees", co_assignees)
+            self._commit_changes(tx, actor, ticket, changes)
+        self.feed.publish()
+        return ticket
+
+    def comment(self, actor: Actor, key: str, body: str, visibility: Visibility) -> Comment:
+        """Adds a comment; internal comments are for engineers and never shown to store staff."""
+        body = validation.comment_body(body)
+        internal = visibility is Visibility.INTERNAL
+        if internal and not actor.is_staff:
+            raise PermissionDenied("visibility: only engineers write internal comments")
+        now = self.clock.now()
+        with self.db.write() as tx:
+            ticket = self._visible(tx, actor, key, for_update=True)
+            self._require_open(ticket)
+            comment = tx.add_comment(ticket.id, actor.login, visibility, body, now)
+            change = Change("commented", visibility.value, "", str(comment.id), internal)
+            ticket.updated_at = now
+            tx.save_ticket(ticket)
+            tx.add_history(ticket.id, now, actor.login, [change])
+        self.feed.publish()
+        return comment
+
+    def close_confirmed(self) -> int:
+        """Closes tickets resolved longer than the confirmation window ago; returns how many."""
+        now = self.clock.now()
+        resolved = self.workflow.statuses_of(StatusKind.RESOLVED)
+        closed = 0
+        with self.db.write() as tx:
+            for ticket_id in tx.resolved_before(
+                resolved, now - self.confirm_window, AUTO_CLOSE_BATCH
+            ):
+                ticket = tx.ticket(ticket_id, for_update=True)
+                assert ticket is not None
+                closing = [
+                    t.name
+                    for t in self.workflow.available(ticket, SYSTEM_ACTOR)
+                    if self.workflow.kind(t.target) is StatusKind.CLOSED
+                ]
+                if not closing:
+                    continue
+                changes = self.workflow.apply(ticket, SYSTEM_ACTOR, closing[0], "", now)
+                self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
+                closed += 1
+        if closed:
+            self.feed.publish()
+        return closed
+
+    def next_auto_close(self) -> datetime | None:
+        """When the earliest resolved ticket's confirmation window ends, if any is resolved."""
+        with self.db.read() as tx:
+            earliest = tx.earliest_resolved(self.workflow.statuses_of(StatusKind.RESOLVED))
+        return None if earliest is None else earliest + self.confirm_window
+
+    # -- history -----------------------------------------------------------------
+
+    def comments(self, actor: Actor, key: str) -> list[Comment]:
+        with self.db.read() as tx:
+            ticket = self._visible(tx, actor, key)
+            return tx.comments(ticket.id, include_internal=actor.role is not Role.REQUESTER)
+
+    def history(self, actor: Actor, key: str) -> list[HistoryEntry]:
+        with self.db.read() as tx:
+            ticket = self._visible(tx, actor, key)
+            return tx.history(
+                ticket_id=ticket.id, include_internal=actor.role is not Role.REQUESTER
+            )
+
+    def start_cursor(self, after_id: int) -> EventCursor:
+        """A cursor after after_id, or after the newest entry when after_id is 0."""
+        if after_id < 0:
+            raise InvalidArgument("after_event_id", "must not be negative")
+        if after_id == 0:
+            with self.db.read() as tx:
+                after_id = tx.last_history_id()
+        return EventCursor(after_id)
+
+    def events(self, actor: Actor, cursor: EventCursor, ticket_key: str = "") -> list[HistoryEntry]:
+        """History entries past cursor that actor may see.
+
+        Args:
+            actor: the watcher.
+            cursor: moved past every entry read, seen by actor or not.
+            ticket_key: of this ticket only, a key `get` has accepted for actor.
+        """
+        with self.db.read() as tx:
+            entries = tx.history(
+                after_id=cursor.position,
+                also_ids=cursor.pending(self.clock.now()),
+                limit=EVENT_BATCH,
+            )
+        fresh = cursor.advance(entries, self.clock.now())
+        if ticket_key:
+            fresh = [e for e in fresh if e.ticket_key == ticket_key]
+        if actor.role is Role.REQUESTER:
+            fresh = [e for e in fresh if not e.change.internal and e.store == actor.store]
+        return fresh
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _open_statuses(self) -> list[str]:
+        return [s for s, kind in self.workflow.kinds.items() if kind not in FINAL_KINDS]
+
+    def _visible(self, tx: Tx, actor: Actor, key: str, *, for_update: bool = False) -> Ticket:
+        ticket = tx.ticket(validation.ticket_number(key, tx.key_prefix), for_update=for_update)
+        if ticket is None or (actor.role is Role.REQUESTER and ticket.store != actor.store):
+            raise NotFound("ticket", key)
+        return ticket
+
+    def _for_change(self, tx: Tx, actor: Actor, key: str) -> Ticket:
+        ticket = self._visible(tx, actor, key, for_update=True)
+        self._require_open(ticket)
+        return ticket
+
+    def _require_open(self, ticket: Ticket) -> None:
+        if self.workflow.kind(ticket.status) in FINAL_KINDS:
+            raise FailedPrecondition(
+                f"ticket {ticket.key} is {ticket.status}: it changes only after an admin reopens it"
+            )
+
+    def _commit_changes(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
+        if not changes:
+            return
+        ticket.updated_at = self.clock.now()
+        tx.save_ticket(ticket)
+        tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
+
+    def _requester(self, tx: Tx, actor: Actor, login: str) -> str:
+        if not login or login == actor.login:
+            return actor.login
+        if actor.role is Role.REQUESTER:
+            raise PermissionDenied("requester: store staff file tickets only in their own name")
+        user = tx.user(validation.code("requester", login))
+        if user is None or not user.active:
+            raise InvalidArgument("requester", f"no active user {login!r}")
+        return user.login
+
+    def _store_for(self, tx: Tx, actor: Actor, code: str) -> Store:
+        if actor.role is Role.REQUESTER:
+            if code and code != actor.store:
+                raise PermissionDenied("store: requesters file only for their own store")
+            code = actor.store or ""
+        if not code:
+            raise InvalidArgument("store", "must be given by engineers and integrations")
+        store = tx.store(validation.code("store", code))
+        if store is None:
+            raise InvalidArgument("store", f"no such store {code!r}")
+        return store
+
+    def _earlier(self, tx: Tx, requester: str, request_id: str, fingerprint: str) -> Ticket | None:
+        found = tx.ticket_by_request(requester, request_id)
+        if found is None:
+            return None
+        ticket_id, earlier_fingerprint = found
+        if earlier_fingerprint != fingerprint:
+            raise AlreadyExists(
+                f"request_id: {request_id!r} was used for {tx.key(ticket_id)} with other content"
+            )
+        ticket = tx.ticket(ticket_id)
+        assert ticket is not None
+        return ticket
+
+
+def _category(tx: Tx, code: str) -> Category:
+    category = tx.category(validation.code("category", code))
+    if category is None:
+        raise InvalidArgument("category", f"no such category {code!r} in the catalogue")
+    return category
+
+
+def _engineer(tx: Tx, field: str, login: str) -> None:
+    user = tx.user(validation.code(field, login))
+    if user is None or not user.active or user.role not in STAFF:
+        raise InvalidArgument(field, f"{login!r} is not an active agent, supervisor or admin")
+
+
+def _fingerprint(draft: TicketDraft) -> str:
+    fields = asdict(draft)
+    del fields["request_id"]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

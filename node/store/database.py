@@ -1,0 +1,112 @@
+"""Engines and transactions for SQLite (the default) and PostgreSQL.
+
+SQLite runs in WAL mode with synchronous=FULL, so a committed ticket survives
+a power cut as it would on PostgreSQL. pysqlite's own transaction handling is
+switched off and hdx begins transactions itself: `BEGIN IMMEDIATE` for writes,
+so two writers queue on the lock (busy_timeout) instead of failing when one of
+them upgrades a read lock, and a plain `BEGIN` for reads, which WAL lets run
+beside a writer.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from node.domain.errors import Unavailable
+from node.store import schema
+from node.store.tx import Tx
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """One node's database.
+
+    Args:
+        url: a SQLAlchemy URL: `sqlite:///path/hdx.db` or
+            `postgresql+psycopg://user@/dbname?host=/run/postgresql`.
+        pool_size: connections kept open; match it to the server's worker threads.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
+        if not self.is_sqlite:
+            options["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **options)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._key_prefix: str | None = None
+
+    @property
+    def key_prefix(self) -> str:
+        """The node's ticket key prefix, set once by `hdx init`."""
+        if self._key_prefix is None:
+            with self.engine.connect() as conn:
+                value = conn.scalar(
+                    select(schema.settings.c.value).where(schema.settings.c.name == "key_prefix")
+                )
+            if value is None:
+                raise RuntimeError("the database is not initialised: run `hdx init`")
+            self._key_prefix = value
+        return self._key_prefix
+
+    def initialise(self, key_prefix: str, node_name: str) -> None:
+        """Records the node's identity once, after the schema is created.
+
+        Raises:
+            RuntimeError: the database was initialised already, with another prefix.
+        """
+        with self.engine.begin() as conn:
+            tx = Tx(conn, key_prefix)
+            existing = tx.setting("key_prefix")
+            if existing not in (None, key_prefix):
+                raise RuntimeError(f"the database belongs to node prefix {existing}")
+            tx.put_setting("key_prefix", key_prefix)
+            tx.put_setting("node_name", node_name)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A read-write transaction: committed when the block ends, rolled back on error."""
+        with self._transaction(write=True) as tx:
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only transaction over one consistent snapshot."""
+        with self._transaction(write=False) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Tx]:
+        try:
+            prefix = self.key_prefix
+            with self.engine.connect() as conn:
+                conn.info["hdx_write"] = write
+                with conn.begin():
+                    yield Tx(conn, prefix)
+        except OperationalError as error:
+            raise Unavailable(f"database: {error.orig or error}") from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN")

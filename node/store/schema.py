@@ -1,0 +1,173 @@
+"""Tables of a node. Natural keys (login, store code, category code) are the foreign keys,
+so rows read back into domain values without joins."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit ids; on SQLite an INTEGER PRIMARY KEY, the rowid itself."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant: timestamptz on PostgreSQL, naive UTC on SQLite; always aware UTC in Python."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an instant is stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+settings = Table(
+    "node_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("region", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("ticket_type", String(32), nullable=False),
+    Column("impact", Integer, nullable=False),
+    Column("urgency", Integer, nullable=False),
+    Column("stop_trade", Boolean, nullable=False),
+    Column("group_code", String(64), ForeignKey("groups.code"), nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("login", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("store_code", String(64), ForeignKey("stores.code"), nullable=True),
+    Column("active", Boolean, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("login", String(64), ForeignKey("users.login"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("ticket_type", String(32), nullable=False),
+    Column("category_code", String(64), ForeignKey("categories.code"), nullable=False),
+    Column("requester", String(64), ForeignKey("users.login"), nullable=False),
+    Column("store_code", String(64), ForeignKey("stores.code"), nullable=False),
+    Column("impact", Integer, nullable=False),
+    Column("urgency", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("stop_trade", Boolean, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("assignee", String(64), ForeignKey("users.login"), nullable=True),
+    Column("group_code", String(64), ForeignKey("groups.code"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("request_sha256", String(64), nullable=True),
+    UniqueConstraint("requester", "request_id"),
+    Index(None, "status"),
+    Index(None, "store_code"),
+    Index(None, "assignee"),
+    Index("ix_tickets_queue", "stop_trade", "priority", "created_at", "id"),
+)
+
+co_assignees = Table(
+    "ticket_co_assignees",
+    metadata,
+    Column("ticket_id", Id, ForeignKey("tickets.id"), primary_key=True),
+    Column("login", String(64), ForeignKey("users.login"), primary_key=True),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("author", String(64), ForeignKey("users.login"), nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+history = Table(
+    "ticket_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("internal", Boolean, nullable=False),
+)

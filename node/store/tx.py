@@ -1,0 +1,482 @@
+"""One transaction's view of the database: methods take and return domain values."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from node.domain.roles import Actor, Role
+from node.domain.ticket import (
+    Category,
+    Change,
+    Comment,
+    Group,
+    HistoryEntry,
+    Level,
+    Priority,
+    QueuePosition,
+    Store,
+    Ticket,
+    TicketQuery,
+    TicketType,
+    Tier,
+    User,
+    Visibility,
+)
+from node.store import schema as s
+
+_TICKET_FIELDS = {
+    "title": s.tickets.c.title,
+    "description": s.tickets.c.description,
+    "ticket_type": s.tickets.c.ticket_type,
+    "category": s.tickets.c.category_code,
+    "requester": s.tickets.c.requester,
+    "store": s.tickets.c.store_code,
+    "impact": s.tickets.c.impact,
+    "urgency": s.tickets.c.urgency,
+    "priority": s.tickets.c.priority,
+    "stop_trade": s.tickets.c.stop_trade,
+    "status": s.tickets.c.status,
+    "created_at": s.tickets.c.created_at,
+    "updated_at": s.tickets.c.updated_at,
+    "assignee": s.tickets.c.assignee,
+    "group": s.tickets.c.group_code,
+    "resolved_at": s.tickets.c.resolved_at,
+    "closed_at": s.tickets.c.closed_at,
+}
+"""Ticket attribute → column, for every stored attribute but id and co-assignees."""
+
+
+class Tx:
+    """Repository methods bound to one open transaction.
+
+    Args:
+        conn: a connection inside a transaction.
+        key_prefix: the node's ticket key prefix, to build keys from ids.
+    """
+
+    def __init__(self, conn: Connection, key_prefix: str) -> None:
+        self.conn = conn
+        self.key_prefix = key_prefix
+
+    # -- settings and catalogue -------------------------------------------------
+
+    def setting(self, name: str) -> str | None:
+        return self.conn.scalar(select(s.settings.c.value).where(s.settings.c.name == name))
+
+    def put_setting(self, name: str, value: str) -> None:
+        self._upsert(s.settings, {"name": name, "value": value}, ["name"])
+
+    def put_store(self, store: Store) -> None:
+        row = {
+            "code": store.code,
+            "name": store.name,
+            "region": store.region,
+            "timezone": store.timezone,
+            "tier": store.tier.value,
+        }
+        self._upsert(s.stores, row, ["code"])
+
+    def store(self, code: str) -> Store | None:
+        row = self.conn.execute(select(s.stores).where(s.stores.c.code == code)).first()
+        return None if row is None else _store(row)
+
+    def stores(self) -> list[Store]:
+        return [_store(r) for r in self.conn.execute(select(s.stores).order_by(s.stores.c.code))]
+
+    def put_group(self, group: Group) -> None:
+        self._upsert(s.groups, {"code": group.code, "name": group.name}, ["code"])
+
+    def group(self, code: str) -> Group | None:
+        row = self.conn.execute(select(s.groups).where(s.groups.c.code == code)).first()
+        return None if row is None else Group(row.code, row.name)
+
+    def groups(self) -> list[Group]:
+        rows = self.conn.execute(select(s.groups).order_by(s.groups.c.code))
+        return [Group(r.code, r.name) for r in rows]
+
+    def put_category(self, category: Category) -> None:
+        row = {
+            "code": category.code,
+            "name": category.name,
+            "ticket_type": category.ticket_type.value,
+            "impact": int(category.impact),
+            "urgency": int(category.urgency),
+            "stop_trade": category.stop_trade,
+            "group_code": category.group,
+        }
+        self._upsert(s.categories, row, ["code"])
+
+    def category(self, code: str) -> Category | None:
+        query = select(s.categories).where(s.categories.c.code == code)
+        row = self.conn.execute(query).first()
+        return None if row is None else _category(row)
+
+    def categories(self) -> list[Category]:
+        rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
+        return [_category(r) for r in rows]
+
+    # -- users and tokens --------------------------------------------------------
+
+    def add_user(self, user: User) -> bool:
+        """Adds a user; False if the login is taken."""
+        row = {
+            "login": user.login,
+            "name": user.name,
+            "role": user.role.value,
+            "store_code": user.store,
+            "active": user.active,
+        }
+        return self._insert_new(s.users, row, ["login"])
+
+    def user(self, login: str) -> User | None:
+        row = self.conn.execute(select(s.users).where(s.users.c.login == login)).first()
+        return None if row is None else _user(row)
+
+    def users(self) -> list[User]:
+        return [_user(r) for r in self.conn.execute(select(s.users).order_by(s.users.c.login))]
+
+    def add_token(self, login: str, name: str, token_sha256: str, now: datetime) -> None:
+        self.conn.execute(
+            insert(s.api_tokens).values(
+                token_sha256=token_sha256, login=login, name=name, created_at=now
+            )
+        )
+
+    def revoke_tokens(self, login: str, now: datetime) -> int:
+        result = self.conn.execute(
+            update(s.api_tokens)
+            .where(s.api_tokens.c.login == login, s.api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount
+
+    def actor_for_token(self, token_sha256: str) -> Actor | None:
+        """The active user a live token belongs to."""
+        row = self.conn.execute(
+            select(s.users.c.login, s.users.c.role, s.users.c.store_code)
+            .join(s.api_tokens, s.api_tokens.c.login == s.users.c.login)
+            .where(
+                s.api_tokens.c.token_sha256 == token_sha256,
+                s.api_tokens.c.revoked_at.is_(None),
+                s.users.c.active.is_(true()),
+            )
+        ).first()
+        return None if row is None else Actor(row.login, Role(row.role), row.store_code)
+
+    # -- tickets -----------------------------------------------------------------
+
+    def insert_ticket(self, ticket: Ticket, request_id: str, request_sha256: str) -> int | None:
+        """Inserts a new ticket and returns its id.
+
+        Returns:
+            None when the requester already filed a ticket with this request id.
+        """
+        values = _ticket_values(ticket)
+        values["request_id"] = request_id or None
+        values["request_sha256"] = request_sha256 if request_id else None
+        stmt = self._dialect_insert(s.tickets).values(values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["requester", "request_id"])
+        ticket_id = self.conn.scalar(stmt.returning(s.tickets.c.id))
+        if ticket_id is not None and ticket.co_assignees:
+            self._add_co_assignees(ticket_id, ticket.co_assignees)
+        return ticket_id
+
+    def ticket_by_request(self, requester: str, request_id: str) -> tuple[int, str] | None:
+        """(ticket id, request fingerprint) of an earlier create with this request id."""
+        row = self.conn.execute(
+            select(s.tickets.c.id, s.tickets.c.request_sha256).where(
+                s.tickets.c.requester == requester, s.tickets.c.request_id == request_id
+            )
+        ).first()
+        return None if row is None else (row.id, row.request_sha256)
+
+    def ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+        """The ticket with this id; for_update locks it until the transaction ends."""
+        query = select(s.tickets).where(s.tickets.c.id == ticket_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return self._ticket(row, self._co_assignees([ticket_id]).get(ticket_id, frozenset()))
+
+    def save_ticket(self, ticket: Ticket) -> None:
+        """Writes every stored field of ticket, co-assignees included."""
+        values = _ticket_values(ticket)
+        self.conn.execute(update(s.tickets).where(s.tickets.c.id == ticket.id).values(values))
+        stored = self._co_assignees([ticket.id]).get(ticket.id, frozenset())
+        gone = stored - ticket.co_assignees
+        if gone:
+            self.conn.execute(
+                delete(s.co_assignees).where(
+                    s.co_assignees.c.ticket_id == ticket.id, s.co_assignees.c.login.in_(gone)
+                )
+            )
+        self._add_co_assignees(ticket.id, ticket.co_assignees - stored)
+
+    def list_tickets(self, query: TicketQuery) -> list[Ticket]:
+        """Tickets matching query, in queue order."""
+        t = s.tickets.c
+        conditions: list[ColumnElement[bool]] = []
+        if query.statuses:
+            conditions.append(t.status.in_(query.statuses))
+        for column, value in (
+            (t.assignee, query.assignee),
+            (t.group_code, query.group),
+            (t.store_code, query.store),
+            (t.category_code, query.category),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if query.priority is not None:
+            conditions.append(t.priority == int(query.priority))
+        if query.stop_trade_only:
+            conditions.append(t.stop_trade.is_(true()))
+        if query.after is not None:
+            conditions.append(_after(query.after))
+        rows = self.conn.execute(
+            select(s.tickets)
+            .where(*conditions)
+            .order_by(t.stop_trade.desc(), t.priority, t.created_at, t.id)
+            .limit(query.limit)
+        ).all()
+        co = self._co_assignees([r.id for r in rows])
+        return [self._ticket(r, co.get(r.id, frozenset())) for r in rows]
+
+    def resolved_before(self, statuses: Sequence[str], cutoff: datetime, limit: int) -> list[int]:
+        """Ids of tickets in statuses that were resolved at or before cutoff."""
+        t = s.tickets.c
+        query = (
+            select(t.id)
+            .where(t.status.in_(statuses), t.resolved_at <= cutoff)
+            .order_by(t.resolved_at)
+            .limit(limit)
+        )
+        return list(self.conn.scalars(query))
+
+    def earliest_resolved(self, statuses: Sequence[str]) -> datetime | None:
+        t = s.tickets.c
+        return self.conn.scalar(select(func.min(t.resolved_at)).where(t.status.in_(statuses)))
+
+    # -- history and comments ----------------------------------------------------
+
+    def add_history(
+        self, ticket_id: int, at: datetime, actor: str, changes: Iterable[Change]
+    ) -> None:
+        rows = [
+            {
+                "ticket_id": ticket_id,
+                "at": at,
+                "actor": actor,
+                "action": c.action,
+                "field": c.field,
+                "before": c.before,
+                "after": c.after,
+                "internal": c.internal,
+            }
+            for c in changes
+        ]
+        if rows:
+            self.conn.execute(insert(s.history), rows)
+
+    def history(
+        self,
+        *,
+        ticket_id: int | None = None,
+        after_id: int = 0,
+        also_ids: Sequence[int] = (),
+        store: str | None = None,
+        include_internal: bool = True,
+        limit: int | None = None,
+    ) -> list[HistoryEntry]:
+        """History entries in id order.
+
+        Args:
+            ticket_id: of this ticket only.
+            after_id: with ids above this one ...
+            also_ids: ... or among these (entries a reader may have skipped while their
+                transactions were still open).
+            store: of this store's tickets only.
+            include_internal: with internal entries.
+            limit: at most this many.
+        """
+        h = s.history.c
+        position = h.id > after_id
+        if also_ids:
+            position = or_(position, h.id.in_(also_ids))
+        query = select(s.history, s.tickets.c.store_code).join(
+            s.tickets, s.tickets.c.id == h.ticket_id
+        )
+        conditions: list[ColumnElement[bool]] = [position]
+        if ticket_id is not None:
+            conditions.append(h.ticket_id == ticket_id)
+        if store is not None:
+            conditions.append(s.tickets.c.store_code == store)
+        if not include_internal:
+            conditions.append(h.internal.is_(false()))
+        rows = self.conn.execute(query.where(*conditions).order_by(h.id).limit(limit))
+        return [
+            HistoryEntry(
+                id=r.id,
+                ticket_key=self.key(r.ticket_id),
+                store=r.store_code,
+                at=r.at,
+                actor=r.actor,
+                change=Change(r.action, r.field, r.before, r.after, r.internal),
+            )
+            for r in rows
+        ]
+
+    def last_history_id(self) -> int:
+        return self.conn.scalar(select(func.max(s.history.c.id))) or 0
+
+    def add_comment(
+        self, ticket_id: int, author: str, visibility: Visibility, body: str, at: datetime
+    ) -> Comment:
+        comment_id = self.conn.scalar(
+            insert(s.comments)
+            .values(
+                ticket_id=ticket_id,
+                author=author,
+                visibility=visibility.value,
+                body=body,
+                created_at=at,
+            )
+            .returning(s.comments.c.id)
+        )
+        assert comment_id is not None
+        return Comment(comment_id, self.key(ticket_id), author, visibility, body, at)
+
+    def comments(self, ticket_id: int, *, include_internal: bool) -> list[Comment]:
+        c = s.comments.c
+        query = select(s.comments).where(c.ticket_id == ticket_id)
+        if not include_internal:
+            query = query.where(c.visibility == Visibility.PUBLIC.value)
+        rows = self.conn.execute(query.order_by(c.id))
+        return [
+            Comment(
+                r.id, self.key(ticket_id), r.author, Visibility(r.visibility), r.body, r.created_at
+            )
+            for r in rows
+        ]
+
+    # -- helpers -----------------------------------------------------------------
+
+    def key(self, ticket_id: int) -> str:
+        return f"{self.key_prefix}-{ticket_id}"
+
+    def _ticket(self, row: Row[Any], co: frozenset[str]) -> Ticket:
+        return Ticket(
+            id=row.id,
+            key=self.key(row.id),
+            title=row.title,
+            description=row.description,
+            ticket_type=TicketType(row.ticket_type),
+            category=row.category_code,
+            requester=row.requester,
+            store=row.store_code,
+            impact=Level(row.impact),
+            urgency=Level(row.urgency),
+            priority=Priority(row.priority),
+            stop_trade=row.stop_trade,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            assignee=row.assignee,
+            group=row.group_code,
+            co_assignees=co,
+            resolved_at=row.resolved_at,
+            closed_at=row.closed_at,
+        )
+
+    def _co_assignees(self, ticket_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        if not ticket_ids:
+            return {}
+        rows = self.conn.execute(
+            select(s.co_assignees).where(s.co_assignees.c.ticket_id.in_(ticket_ids))
+        )
+        result: dict[int, set[str]] = {}
+        for r in rows:
+            result.setdefault(r.ticket_id, set()).add(r.login)
+        return {k: frozenset(v) for k, v in result.items()}
+
+    def _add_co_assignees(self, ticket_id: int, logins: Iterable[str]) -> None:
+        rows = [{"ticket_id": ticket_id, "login": login} for login in sorted(logins)]
+        if rows:
+            self.conn.execute(insert(s.co_assignees), rows)
+
+    def _dialect_insert(self, table: Any) -> Any:
+        module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
+        return module.insert(table)
+
+    def _upsert(self, table: Any, row: dict[str, Any], keys: list[str]) -> None:
+        stmt = self._dialect_insert(table).values(row)
+        changed = {k: v for k, v in row.items() if k not in keys}
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
+
+    def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
+        stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
+        return self.conn.execute(stmt).rowcount == 1
+
+
+def _ticket_values(ticket: Ticket) -> dict[str, Any]:
+    values = {column.key: getattr(ticket, attr) for attr, column in _TICKET_FIELDS.items()}
+    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+
+
+def _after(position: QueuePosition) -> ColumnElement[bool]:
+    """Rows that come after position in queue order (stop_trade desc, priority, age, id)."""
+    t = s.tickets.c
+    return or_(
+        t.stop_trade < position.stop_trade,
+        and_(
+            t.stop_trade == position.stop_trade,
+            or_(
+                t.priority > int(position.priority),
+                and_(
+                    t.priority == int(position.priority),
+                    or_(
+                        t.created_at > position.created_at,
+                        and_(t.created_at == position.created_at, t.id > position.id),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def _store(row: Row[Any]) -> Store:
+    return Store(row.code, row.name, row.region, row.timezone, Tier(row.tier))
+
+
+def _category(row: Row[Any]) -> Category:
+    return Category(
+        code=row.code,
+        name=row.name,
+        ticket_type=TicketType(row.ticket_type),
+        impact=Level(row.impact),
+        urgency=Level(row.urgency),
+        stop_trade=row.stop_trade,
+        group=row.group_code,
+    )
+
+
+def _user(row: Row[Any]) -> User:
+    return User(row.login, row.name, Role(row.role), row.store_code, row.active)
