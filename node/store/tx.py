@@ -164,8 +164,9 @@ class Tx:
             update(s.api_tokens)
             .where(s.api_tokens.c.login == login, s.api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(s.api_tokens.c.id)
         )
-        return result.rowcount
+        return len(result.all())
 
     def actor_for_token(self, token_sha256: str) -> Actor | None:
         """The active user a live token belongs to."""
@@ -433,7 +434,7 @@ class Tx:
 
     def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
         stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
-        return self.conn.execute(stmt).rowcount == 1
+        return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
