@@ -125,7 +125,8 @@ def render(name: str, key_prefix: str, database_url: str, listen: str) -> str:
     return (
         "# hdx node configuration. Each setting can be overridden by HDX_<SECTION>_<KEY>.\n"
         f"[node]\nname = {json.dumps(name)}\nkey_prefix = {json.dumps(key_prefix)}\n\n"
-        f"[database]\n# empty: the SQLite file hdx.db beside this file\nurl = {json.dumps(database_url)}\n\n"
+        "[database]\n# empty: the SQLite file hdx.db beside this file\n"
+        f"url = {json.dumps(database_url)}\n\n"
         f"[api]\nlisten = {json.dumps(listen)}\nworkers = 16\n\n"
         "[tickets]\n# a resolved ticket closes by itself when the store has not answered in time\n"
         "confirm_window_hours = 72\n"

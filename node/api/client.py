@@ -155,10 +155,12 @@ class HelpDeskClient:
         return codec.identity_from_pb(self._call(self.stub.WhoAmI, pb.WhoAmIRequest()))
 
     def watch(self, after_event_id: int = 0, key: str = "") -> Iterator[HistoryEntry]:
-        """Changes as they happen, until the caller stops iterating or the node goes away."""
+        """Changes as they happen, until the caller stops iterating or closes the client."""
         request = pb.WatchTicketsRequest(after_event_id=after_event_id, key=key)
         try:
             for event in self.stub.WatchTickets(request, metadata=self.metadata):
                 yield codec.history_from_pb(event.entry)
         except grpc.RpcError as error:
+            if error.code() is grpc.StatusCode.CANCELLED:
+                return
             raise ApiError(error.code().name, error.details() or "") from None

@@ -1,6 +1,6 @@
 """Protobuf messages of hdx.helpdesk.v1 to domain values and back: the only module that does."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
@@ -28,19 +28,30 @@ from node.domain.ticket import (
 )
 
 E = TypeVar("E", bound=Enum)
+W = TypeVar("W", bound=int)
 
-_TYPES = {
+_TYPES: Mapping[TicketType, pb.TicketType.ValueType] = {
     TicketType.INCIDENT: pb.TICKET_TYPE_INCIDENT,
     TicketType.SERVICE_REQUEST: pb.TICKET_TYPE_SERVICE_REQUEST,
     TicketType.ALERT: pb.TICKET_TYPE_ALERT,
 }
-_LEVELS = {level: int(level) for level in Level}
-_PRIORITIES = {priority: int(priority) for priority in Priority}
-_VISIBILITIES = {
+_LEVELS: Mapping[Level, pb.Level.ValueType] = {
+    Level.LOW: pb.LEVEL_LOW,
+    Level.MEDIUM: pb.LEVEL_MEDIUM,
+    Level.HIGH: pb.LEVEL_HIGH,
+    Level.CRITICAL: pb.LEVEL_CRITICAL,
+}
+_PRIORITIES: Mapping[Priority, pb.Priority.ValueType] = {
+    Priority.P1: pb.PRIORITY_P1,
+    Priority.P2: pb.PRIORITY_P2,
+    Priority.P3: pb.PRIORITY_P3,
+    Priority.P4: pb.PRIORITY_P4,
+}
+_VISIBILITIES: Mapping[Visibility, pb.Visibility.ValueType] = {
     Visibility.PUBLIC: pb.VISIBILITY_PUBLIC,
     Visibility.INTERNAL: pb.VISIBILITY_INTERNAL,
 }
-_ROLES = {
+_ROLES: Mapping[Role, pb.Role.ValueType] = {
     Role.REQUESTER: pb.ROLE_REQUESTER,
     Role.AGENT: pb.ROLE_AGENT,
     Role.SUPERVISOR: pb.ROLE_SUPERVISOR,
@@ -49,7 +60,7 @@ _ROLES = {
 }
 
 
-def _decode(field: str, value: int, table: dict[E, int]) -> E | None:
+def _decode(field: str, value: int, table: Mapping[E, W]) -> E | None:
     """The domain value of a wire enum; None for 0 (unspecified)."""
     if value == 0:
         return None
@@ -59,17 +70,21 @@ def _decode(field: str, value: int, table: dict[E, int]) -> E | None:
     raise InvalidArgument(field, f"{value} is not a valid value")
 
 
-def _required(field: str, value: int, table: dict[E, int]) -> E:
+def _required(field: str, value: int, table: Mapping[E, W]) -> E:
     decoded = _decode(field, value, table)
     if decoded is None:
         raise InvalidArgument(field, "must be set")
     return decoded
 
 
-def _reverse(table: dict[E, int], value: int) -> E:
+def _reverse(table: Mapping[E, W], value: int) -> E:
     decoded = _decode("response", value, table)
     assert decoded is not None
     return decoded
+
+
+def _wire(value: E | None, table: Mapping[E, W], unspecified: W) -> W:
+    return unspecified if value is None else table[value]
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
@@ -102,17 +117,15 @@ def draft_from_pb(request: pb.CreateTicketRequest) -> TicketDraft:
 
 
 def patch_from_pb(request: pb.UpdateTicketRequest) -> TicketPatch:
-    def optional(field: str, table: dict[E, int]) -> E | None:
-        return _required(field, getattr(request, field), table) if request.HasField(field) else None
-
+    has = request.HasField
     return TicketPatch(
-        title=request.title if request.HasField("title") else None,
-        description=request.description if request.HasField("description") else None,
-        category=request.category if request.HasField("category") else None,
-        ticket_type=optional("type", _TYPES),
-        impact=optional("impact", _LEVELS),
-        urgency=optional("urgency", _LEVELS),
-        priority=optional("priority", _PRIORITIES),
+        title=request.title if has("title") else None,
+        description=request.description if has("description") else None,
+        category=request.category if has("category") else None,
+        ticket_type=_required("type", request.type, _TYPES) if has("type") else None,
+        impact=_required("impact", request.impact, _LEVELS) if has("impact") else None,
+        urgency=_required("urgency", request.urgency, _LEVELS) if has("urgency") else None,
+        priority=_required("priority", request.priority, _PRIORITIES) if has("priority") else None,
     )
 
 
@@ -215,9 +228,9 @@ def draft_to_pb(draft: TicketDraft) -> pb.CreateTicketRequest:
         title=draft.title,
         description=draft.description,
         store=draft.store,
-        type=_TYPES[draft.ticket_type] if draft.ticket_type else 0,
-        impact=_LEVELS[draft.impact] if draft.impact else 0,
-        urgency=_LEVELS[draft.urgency] if draft.urgency else 0,
+        type=_wire(draft.ticket_type, _TYPES, pb.TICKET_TYPE_UNSPECIFIED),
+        impact=_wire(draft.impact, _LEVELS, pb.LEVEL_UNSPECIFIED),
+        urgency=_wire(draft.urgency, _LEVELS, pb.LEVEL_UNSPECIFIED),
         requester=draft.requester,
     )
 
@@ -231,7 +244,7 @@ def query_to_pb(
         group=query.group or "",
         store=query.store or "",
         category=query.category or "",
-        priority=_PRIORITIES[query.priority] if query.priority else 0,
+        priority=_wire(query.priority, _PRIORITIES, pb.PRIORITY_UNSPECIFIED),
         stop_trade_only=query.stop_trade_only,
         include_closed=include_closed,
         page_size=query.limit,
@@ -239,7 +252,7 @@ def query_to_pb(
     )
 
 
-def visibility_to_pb(visibility: Visibility) -> int:
+def visibility_to_pb(visibility: Visibility) -> pb.Visibility.ValueType:
     return _VISIBILITIES[visibility]
 
 
@@ -310,16 +323,18 @@ def identity_from_pb(message: pb.Identity) -> User:
 
 def patch_to_pb(key: str, patch: TicketPatch) -> pb.UpdateTicketRequest:
     request = pb.UpdateTicketRequest(key=key)
-    for field in ("title", "description", "category"):
-        value = getattr(patch, field)
-        if value is not None:
-            setattr(request, field, value)
-    for field, value, table in (
-        ("type", patch.ticket_type, _TYPES),
-        ("impact", patch.impact, _LEVELS),
-        ("urgency", patch.urgency, _LEVELS),
-        ("priority", patch.priority, _PRIORITIES),
-    ):
-        if value is not None:
-            setattr(request, field, table[value])  # type: ignore[index]
+    if patch.title is not None:
+        request.title = patch.title
+    if patch.description is not None:
+        request.description = patch.description
+    if patch.category is not None:
+        request.category = patch.category
+    if patch.ticket_type is not None:
+        request.type = _TYPES[patch.ticket_type]
+    if patch.impact is not None:
+        request.impact = _LEVELS[patch.impact]
+    if patch.urgency is not None:
+        request.urgency = _LEVELS[patch.urgency]
+    if patch.priority is not None:
+        request.priority = _PRIORITIES[patch.priority]
     return request

@@ -33,7 +33,7 @@ async def start_server(
     helpdesk_pb2_grpc.add_HelpDeskServicer_to_server(
         HelpDeskServicer(tickets, admin, executor), server
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server

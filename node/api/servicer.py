@@ -8,9 +8,9 @@ open WatchTickets streams (which hold no thread while they wait).
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Executor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from hdx.helpdesk.v1 import helpdesk_pb2 as pb
@@ -33,6 +33,7 @@ from node.services.admin import AdminService
 from node.services.tickets import TicketService
 
 T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
 log = logging.getLogger(__name__)
 
 STATUS = {
@@ -48,7 +49,7 @@ WATCH_POLL_S = 1.0
 """How often a watcher looks for changes committed by other processes of the node."""
 
 
-def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     for name, value in metadata or ():
         if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
             return value.removeprefix("Bearer ").strip()
@@ -61,12 +62,12 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         self.admin = admin
         self.executor = executor
 
-    async def _run(self, context: grpc.aio.ServicerContext, use_case: Callable[[Actor], T]) -> T:
+    async def _run(self, context: Context, use_case: Callable[[Actor], T]) -> T:
         """Runs use_case for the caller on a worker thread."""
         token = bearer_token(context.invocation_metadata())
         return await self._call(context, lambda: use_case(self.admin.authenticate(token)))
 
-    async def _call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
+    async def _call(self, context: Context, work: Callable[[], T]) -> T:
         """Runs work on a worker thread; a domain error aborts the call with its status."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -80,20 +81,16 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
     def _ticket(self, actor: Actor, ticket: Ticket) -> pb.Ticket:
         return codec.ticket_to_pb(ticket, self.tickets.transitions(actor, ticket))
 
-    async def CreateTicket(
-        self, request: pb.CreateTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def CreateTicket(self, request: pb.CreateTicketRequest, context: Context) -> pb.Ticket:
         return await self._run(
             context, lambda a: self._ticket(a, self.tickets.create(a, codec.draft_from_pb(request)))
         )
 
-    async def GetTicket(
-        self, request: pb.GetTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def GetTicket(self, request: pb.GetTicketRequest, context: Context) -> pb.Ticket:
         return await self._run(context, lambda a: self._ticket(a, self.tickets.get(a, request.key)))
 
     async def ListTickets(
-        self, request: pb.ListTicketsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListTicketsRequest, context: Context
     ) -> pb.ListTicketsResponse:
         def use_case(actor: Actor) -> pb.ListTicketsResponse:
             query = codec.query_from_pb(request)
@@ -106,9 +103,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
 
         return await self._run(context, use_case)
 
-    async def UpdateTicket(
-        self, request: pb.UpdateTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def UpdateTicket(self, request: pb.UpdateTicketRequest, context: Context) -> pb.Ticket:
         return await self._run(
             context,
             lambda a: self._ticket(
@@ -117,7 +112,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         )
 
     async def TransitionTicket(
-        self, request: pb.TransitionTicketRequest, context: grpc.aio.ServicerContext
+        self, request: pb.TransitionTicketRequest, context: Context
     ) -> pb.Ticket:
         return await self._run(
             context,
@@ -126,9 +121,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             ),
         )
 
-    async def AssignTicket(
-        self, request: pb.AssignTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def AssignTicket(self, request: pb.AssignTicketRequest, context: Context) -> pb.Ticket:
         def use_case(actor: Actor) -> pb.Ticket:
             ticket = self.tickets.assign(
                 actor,
@@ -141,9 +134,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
 
         return await self._run(context, use_case)
 
-    async def AddComment(
-        self, request: pb.AddCommentRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Comment:
+    async def AddComment(self, request: pb.AddCommentRequest, context: Context) -> pb.Comment:
         def use_case(actor: Actor) -> pb.Comment:
             visibility = codec.visibility_from_pb(request.visibility)
             return codec.comment_to_pb(
@@ -153,7 +144,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         return await self._run(context, use_case)
 
     async def ListComments(
-        self, request: pb.ListCommentsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListCommentsRequest, context: Context
     ) -> pb.ListCommentsResponse:
         return await self._run(
             context,
@@ -163,7 +154,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         )
 
     async def GetHistory(
-        self, request: pb.GetHistoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetHistoryRequest, context: Context
     ) -> pb.GetHistoryResponse:
         return await self._run(
             context,
@@ -173,7 +164,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         )
 
     async def WatchTickets(
-        self, request: pb.WatchTicketsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.WatchTicketsRequest, context: Context
     ) -> AsyncIterator[pb.TicketEvent]:
         def start(actor: Actor) -> tuple[Actor, str]:
             key = self.tickets.get(actor, request.key).key if request.key else ""
@@ -185,7 +176,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         )
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        unsubscribe = self.tickets.feed.subscribe(lambda: loop.call_soon_threadsafe(wake.set))
+        unsubscribe = self.tickets.feed.subscribe(lambda: _call_soon(loop, wake.set))
         try:
             while True:
                 wake.clear()
@@ -200,7 +191,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             unsubscribe()
 
     async def ListCategories(
-        self, request: pb.ListCategoriesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListCategoriesRequest, context: Context
     ) -> pb.ListCategoriesResponse:
         return await self._run(
             context,
@@ -209,7 +200,9 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             ),
         )
 
-    async def WhoAmI(
-        self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Identity:
+    async def WhoAmI(self, request: pb.WhoAmIRequest, context: Context) -> pb.Identity:
         return await self._run(context, lambda a: codec.identity_to_pb(self.admin.user(a.login)))
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(callback)

@@ -38,6 +38,8 @@ from node.store.tx import Tx
 DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
 EVENT_BATCH = 500
 AUTO_CLOSE_BATCH = 200
+COMMENT_EXCERPT = 200
+"""How much of a comment its history entry repeats."""
 
 
 class TicketService:
@@ -254,7 +256,8 @@ class TicketService:
             ticket = self._visible(tx, actor, key, for_update=True)
             self._require_open(ticket)
             comment = tx.add_comment(ticket.id, actor.login, visibility, body, now)
-            change = Change("commented", visibility.value, "", str(comment.id), internal)
+            excerpt = body if len(body) <= COMMENT_EXCERPT else body[: COMMENT_EXCERPT - 1] + "…"
+            change = Change("commented", visibility.value, "", excerpt, internal)
             ticket.updated_at = now
             tx.save_ticket(ticket)
             tx.add_history(ticket.id, now, actor.login, [change])

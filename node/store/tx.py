@@ -194,7 +194,7 @@ class Tx:
         values["request_sha256"] = request_sha256 if request_id else None
         stmt = self._dialect_insert(s.tickets).values(values)
         stmt = stmt.on_conflict_do_nothing(index_elements=["requester", "request_id"])
-        ticket_id = self.conn.scalar(stmt.returning(s.tickets.c.id))
+        ticket_id: int | None = self.conn.scalar(stmt.returning(s.tickets.c.id))
         if ticket_id is not None and ticket.co_assignees:
             self._add_co_assignees(ticket_id, ticket.co_assignees)
         return ticket_id
@@ -274,7 +274,10 @@ class Tx:
 
     def earliest_resolved(self, statuses: Sequence[str]) -> datetime | None:
         t = s.tickets.c
-        return self.conn.scalar(select(func.min(t.resolved_at)).where(t.status.in_(statuses)))
+        earliest: datetime | None = self.conn.scalar(
+            select(func.min(t.resolved_at)).where(t.status.in_(statuses))
+        )
+        return earliest
 
     # -- history and comments ----------------------------------------------------
 
