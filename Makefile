@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint types proto check-proto bench postgres clean
+.PHONY: setup demo test unit lint types proto check-proto bench postgres clean
+
+setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	scripts/ensure-venv $(VENV) $(PYTHON)

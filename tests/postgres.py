@@ -112,7 +112,7 @@ class PostgresServer:
         with psycopg.connect(
             host=str(self.socket_dir), user="postgres", dbname="postgres", autocommit=True
         ) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Creates a database (copied from template, if given) and returns its URL."""
