@@ -87,13 +87,13 @@ class TicketService:
         fingerprint = _fingerprint(draft)
         now = self.clock.now()
         with self.db.write() as tx:
-            requester = self._requester(tx, actor, draft.requester)
+            requester, home = self._requester(tx, actor, draft.requester)
             if request_id:
                 earlier = self._earlier(tx, requester, request_id, fingerprint)
                 if earlier is not None:
                     return earlier
             category = _category(tx, draft.category)
-            store = self._store_for(tx, actor, draft.store)
+            store = self._store_for(tx, actor, draft.store, home)
             impact = draft.impact or category.impact
             urgency = draft.urgency or category.urgency
             ticket = Ticket(
@@ -368,21 +368,25 @@ class TicketService:
         tx.save_ticket(ticket)
         tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
 
-    def _requester(self, tx: Tx, actor: Actor, login: str) -> str:
+    def _requester(self, tx: Tx, actor: Actor, login: str) -> tuple[str, str | None]:
+        """The requester's login and, for store staff, their store."""
         if not login or login == actor.login:
-            return actor.login
+            return actor.login, actor.store
         if actor.role is Role.REQUESTER:
             raise PermissionDenied("requester: store staff file tickets only in their own name")
         user = tx.user(validation.code("requester", login))
         if user is None or not user.active:
             raise InvalidArgument("requester", f"no active user {login!r}")
-        return user.login
+        return user.login, user.store
 
-    def _store_for(self, tx: Tx, actor: Actor, code: str) -> Store:
-        if actor.role is Role.REQUESTER:
-            if code and code != actor.store:
-                raise PermissionDenied("store: requesters file only for their own store")
-            code = actor.store or ""
+    def _store_for(self, tx: Tx, actor: Actor, code: str, home: str | None) -> Store:
+        """The ticket's store: the requester's own, or the one named by engineers."""
+        if home:
+            if code and code != home:
+                if actor.role is Role.REQUESTER:
+                    raise PermissionDenied("store: requesters file only for their own store")
+                raise InvalidArgument("store", f"the requester belongs to store {home!r}")
+            code = home
         if not code:
             raise InvalidArgument("store", "must be given by engineers and integrations")
         store = tx.store(validation.code("store", code))
