@@ -62,7 +62,10 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InvalidArgument(CONFIG_FILE, str(error)) from None
+    except RecursionError:
+        raise InvalidArgument(CONFIG_FILE, "arrays or tables nested too deeply") from None
     values: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}  # setting -> the variable that overrode it
     for section, defaults in DEFAULTS.items():
         given = raw.get(section, {})
         if not isinstance(given, dict):
@@ -73,6 +76,7 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
             env = f"HDX_{section}_{key}".upper()
             if env in environ:
                 value = _coerce(env, environ[env], type(default))
+                origin[f"{section}.{key}"] = env
             elif type(value) is not type(default) and not (
                 isinstance(default, float) and type(value) is int
             ):
@@ -80,10 +84,11 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
             values[section][key] = value
     workers = values["api"]["workers"]
     if workers < 1:
-        raise InvalidArgument("api.workers", "must be at least 1")
+        raise InvalidArgument(origin.get("api.workers", "api.workers"), "must be at least 1")
     window = float(values["tickets"]["confirm_window_hours"])
     if not 0 <= window <= 24 * 365:
-        raise InvalidArgument("tickets.confirm_window_hours", "must be between 0 and 8760")
+        name = "tickets.confirm_window_hours"
+        raise InvalidArgument(origin.get(name, name), "must be between 0 and 8760")
     workflow = raw.get("workflow")
     if workflow is not None and not isinstance(workflow, dict):
         raise InvalidArgument("workflow", "must be a table")
@@ -120,14 +125,23 @@ def load(data_dir: Path) -> Config:
     return parse(path.read_text(encoding="utf-8"), data_dir, os.environ)
 
 
+def _quoted(value: str) -> str:
+    """value as a TOML basic string.
+
+    Not plain json.dumps: its ASCII escapes write characters beyond U+FFFF as surrogate
+    pairs, which TOML refuses; TOML also refuses a raw DEL, which JSON leaves as it is.
+    """
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def render(name: str, key_prefix: str, database_url: str, listen: str) -> str:
     """The text of a new config file."""
     return (
         "# hdx node configuration. Each setting can be overridden by HDX_<SECTION>_<KEY>.\n"
-        f"[node]\nname = {json.dumps(name)}\nkey_prefix = {json.dumps(key_prefix)}\n\n"
+        f"[node]\nname = {_quoted(name)}\nkey_prefix = {_quoted(key_prefix)}\n\n"
         "[database]\n# empty: the SQLite file hdx.db beside this file\n"
-        f"url = {json.dumps(database_url)}\n\n"
-        f"[api]\nlisten = {json.dumps(listen)}\nworkers = 16\n\n"
+        f"url = {_quoted(database_url)}\n\n"
+        f"[api]\nlisten = {_quoted(listen)}\nworkers = 16\n\n"
         "[tickets]\n# a resolved ticket closes by itself when the store has not answered in time\n"
         "confirm_window_hours = 72\n"
     )

@@ -38,5 +38,5 @@ def decode(token: str) -> QueuePosition:
         if stop_trade not in (0, 1) or type(ticket_id) is not int or at.tzinfo is None:
             raise ValueError(token)
         return QueuePosition(bool(stop_trade), Priority(priority), at, ticket_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError):
         raise InvalidArgument("page_token", "is not a token this node gave out") from None

@@ -1,6 +1,7 @@
 """Rules for the fields a caller sends: each failure names the field and the rule."""
 
 import re
+import unicodedata
 
 from node.domain.errors import InvalidArgument
 
@@ -17,8 +18,13 @@ _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,9}")
 
 
 def _has_control(value: str, allow_newlines: bool) -> bool:
+    """True for control characters (C0, DEL, C1), and for line separators in single-line text."""
     allowed = "\n\t\r" if allow_newlines else ""
-    return any(ord(ch) < 32 and ch not in allowed for ch in value) or "\x7f" in value
+    return any(
+        (unicodedata.category(ch) == "Cc" and ch not in allowed)
+        or (not allow_newlines and ch in "\u2028\u2029")
+        for ch in value
+    )
 
 
 def text(field: str, value: str, *, max_len: int, required: bool, multiline: bool) -> str:

@@ -123,7 +123,8 @@ class Workflow:
         before = self.kind(ticket.status)
         after = self.kind(target)
         changes = ticket.set("transition", "status", target)
-        if before is StatusKind.NEW and ticket.assignee is None and actor.role in STAFF:
+        taking_up = before is StatusKind.NEW and after is StatusKind.OPEN
+        if taking_up and ticket.assignee is None and actor.role in STAFF:
             changes += ticket.set("assigned", "assignee", actor.login)
         if after is StatusKind.RESOLVED:
             ticket.resolved_at = now
@@ -144,7 +145,7 @@ class Workflow:
         """
         kinds = _statuses(config.get("statuses"))
         initial = config.get("initial")
-        if initial not in kinds or kinds[initial] is not StatusKind.NEW:
+        if not isinstance(initial, str) or kinds.get(initial) is not StatusKind.NEW:
             raise InvalidArgument("workflow.initial", "must name a status of kind 'new'")
         transitions = _transitions(config.get("transitions"), kinds)
         for status, kind in kinds.items():
@@ -164,7 +165,7 @@ def _statuses(raw: object) -> dict[str, StatusKind]:
     kinds: dict[str, StatusKind] = {}
     for name, kind in raw.items():
         validation.code("workflow.statuses", str(name))
-        if kind not in set(StatusKind):
+        if not isinstance(kind, str) or kind not in set(StatusKind):
             allowed = ", ".join(StatusKind)
             raise InvalidArgument(f"workflow.statuses.{name}", f"kind must be one of {allowed}")
         kinds[str(name)] = StatusKind(kind)
@@ -175,7 +176,7 @@ def _names(field: str, raw: object, allowed: Iterable[str]) -> list[str]:
     allowed = set(allowed)
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
         raise InvalidArgument(field, "must be a non-empty list")
-    unknown = [str(name) for name in raw if name not in allowed]
+    unknown = [str(name) for name in raw if not isinstance(name, str) or name not in allowed]
     if unknown:
         raise InvalidArgument(field, f"unknown: {', '.join(unknown)}")
     return [str(name) for name in raw]
@@ -193,7 +194,7 @@ def _transitions(raw: object, kinds: Mapping[str, StatusKind]) -> list[Transitio
         if any(t.name == name for t in result):
             raise InvalidArgument(f"{where}.name", f"{name!r} is defined twice")
         target = entry.get("to")
-        if target not in kinds:
+        if not isinstance(target, str) or target not in kinds:
             raise InvalidArgument(f"{where}.to", f"unknown status {target!r}")
         sources = _names(f"{where}.from", entry.get("from"), kinds)
         if target in sources:
