@@ -182,9 +182,12 @@ class TicketService:
             if patch.ticket_type is not None:
                 changes += ticket.set("updated", "ticket_type", patch.ticket_type)
             if patch.category is not None:
+                routed_by_category = ticket.group == _category(tx, ticket.category).group
                 category = _category(tx, patch.category)
                 changes += ticket.set("updated", "category", category.code)
                 changes += ticket.set("updated", "stop_trade", category.stop_trade)
+                if routed_by_category:
+                    changes += ticket.set("assigned", "group", category.group)
             if patch.impact is not None:
                 changes += ticket.set("updated", "impact", patch.impact)
             if patch.urgency is not None:

@@ -448,8 +448,11 @@ def _ticket_values(ticket: Ticket) -> dict[str, Any]:
 def _after(position: QueuePosition) -> ColumnElement[bool]:
     """Rows that come after position in queue order (stop_trade desc, priority, age, id)."""
     t = s.tickets.c
+    # only non-stop-trade rows come after a stop-trade position (SQLAlchemy refuses `<` on a
+    # Python bool, and booleans have no order on every backend)
+    later_kind = t.stop_trade.is_(false()) if position.stop_trade else false()
     return or_(
-        t.stop_trade < position.stop_trade,
+        later_kind,
         and_(
             t.stop_trade == position.stop_trade,
             or_(
