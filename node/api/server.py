@@ -8,6 +8,7 @@ from grpc_reflection.v1alpha import reflection
 from hdx.helpdesk.v1 import helpdesk_pb2, helpdesk_pb2_grpc
 
 from node.api.servicer import HelpDeskServicer
+from node.domain.errors import InvalidArgument
 from node.services.admin import AdminService
 from node.services.tickets import TicketService
 
@@ -22,6 +23,9 @@ async def start_server(
 
     Returns:
         The running server and the port it listens on.
+
+    Raises:
+        InvalidArgument: it cannot listen there (the port is taken, the host unknown).
     """
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hdx-api")
     server = grpc.aio.server(
@@ -38,7 +42,13 @@ async def start_server(
     reflection.enable_server_reflection(
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(listen)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:  # grpc's only word for "in use" and "no such host"
+        executor.shutdown(wait=False)
+        raise InvalidArgument(
+            "listen", f"cannot listen on {listen}: the port is in use or the host is unknown"
+        ) from None
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -3,7 +3,7 @@
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from node.domain.errors import InvalidArgument
 from node.domain.ticket import Priority, QueuePosition
@@ -15,7 +15,7 @@ def encode(position: QueuePosition) -> str:
         [
             int(position.stop_trade),
             int(position.priority),
-            position.created_at.isoformat(),
+            position.created_at.astimezone(UTC).isoformat(),
             position.id,
         ],
         separators=(",", ":"),
@@ -35,7 +35,12 @@ def decode(token: str) -> QueuePosition:
             base64.urlsafe_b64decode(padded.encode("ascii"))
         )
         at = datetime.fromisoformat(created_at)
-        if stop_trade not in (0, 1) or type(ticket_id) is not int or at.tzinfo is None:
+        if (
+            stop_trade not in (0, 1)
+            or type(ticket_id) is not int
+            or not 0 <= ticket_id < 1 << 63  # fits a database bigint
+            or at.tzinfo is None
+        ):
             raise ValueError(token)
         return QueuePosition(bool(stop_trade), Priority(priority), at, ticket_id)
     except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError):

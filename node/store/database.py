@@ -5,11 +5,18 @@ a power cut as it would on PostgreSQL. pysqlite's own transaction handling is
 switched off and hdx begins transactions itself: `BEGIN IMMEDIATE` for writes,
 so two writers queue on the lock (busy_timeout) instead of failing when one of
 them upgrades a read lock, and a plain `BEGIN` for reads, which WAL lets run
-beside a writer.
+beside a writer. Writers of one process also queue on a lock of their own, which
+wakes the next one the moment the lock is free, where SQLite's busy handler
+would sleep and poll.
+
+On PostgreSQL a connection broken by a server restart fails the call it serves
+(UNAVAILABLE, safe to retry) and SQLAlchemy drops the pool's other connections,
+so the node recovers without paying a ping before every transaction.
 """
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
@@ -35,10 +42,10 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
-        if not self.is_sqlite:
-            options["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(self.url, **options)
+        self.engine: Engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
+        self._writers: AbstractContextManager[object] = (
+            threading.Lock() if self.is_sqlite else nullcontext()
+        )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -87,15 +94,20 @@ class Database:
     def _transaction(self, *, write: bool) -> Iterator[Tx]:
         try:
             prefix = self.key_prefix
-            with self.engine.connect() as conn:
+            with self._writers if write else nullcontext(), self.engine.connect() as conn:
                 conn.info["hdx_write"] = write
                 with conn.begin():
                     yield Tx(conn, prefix)
         except OperationalError as error:
-            raise Unavailable(f"database: {error.orig or error}") from error
+            raise unavailable(error) from error
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def unavailable(error: OperationalError) -> Unavailable:
+    """The error a call gets while the database cannot be reached: its reason, on one line."""
+    return Unavailable("database: " + " ".join(str(error.orig or error).split()))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -7,6 +7,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from node.store.database import unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,14 +22,28 @@ def _config(engine: Engine | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Brings the schema up to revision, from empty or from any older revision."""
-    command.upgrade(_config(engine), revision)
+    """Brings the schema up to revision, from empty or from any older revision.
+
+    Raises:
+        Unavailable: the database cannot be reached.
+    """
+    try:
+        command.upgrade(_config(engine), revision)
+    except OperationalError as error:
+        raise unavailable(error) from error
 
 
 def current(engine: Engine) -> str | None:
-    """The revision the database is at; None when it has no schema yet."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The revision the database is at; None when it has no schema yet.
+
+    Raises:
+        Unavailable: the database cannot be reached.
+    """
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as error:
+        raise unavailable(error) from error
 
 
 def head() -> str:

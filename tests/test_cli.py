@@ -1,0 +1,442 @@
+"""The `hdx` command as an operator and a user run it, on a tmp data dir.
+
+Real `hdx` subprocesses set a node up and serve it for the module (every server started
+here is terminated in a `finally`); they also show that init, serve, migrate, the
+HDX_* variables and the exit codes work in the program itself. The rest runs
+`cli.main.main` in this process against that served node: the same code, without paying
+for an interpreter start on every command.
+"""
+
+import io
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+
+HDX = str(Path(sys.executable).with_name("hdx"))
+NAME = "corner-shops"
+STORES_TOML = """\
+[[stores]]
+code = "msk-001"
+name = "Bakery, Tverskaya 1"
+region = "Moscow"
+timezone = "Europe/Moscow"
+tier = "flagship"
+
+[[stores]]
+code = "vvo-002"
+name = "Pharmacy, Svetlanskaya 2"
+region = "Primorye"
+timezone = "Asia/Vladivostok"
+"""
+BANNER = re.compile(rf"hdx node '{NAME}' serving on 127\.0\.0\.1:(\d+)")
+TOKEN = re.compile(r"hdx_[A-Za-z0-9_-]{40,}")
+Result = subprocess.CompletedProcess[str]
+
+
+def environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The test's environment without any HDX_ setting of the person running it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HDX_")}
+    return {**env, **extra}
+
+
+def hdx(*args: str, data_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
+    """Runs the `hdx` program."""
+    prefix = ["--data-dir", str(data_dir)] if data_dir else []
+    return subprocess.run(
+        [HDX, *prefix, *args],
+        capture_output=True,
+        text=True,
+        env=environment(env or {}),
+        timeout=60,
+        check=False,
+    )
+
+
+def run(*args: str) -> Result:
+    """Runs `hdx` in this process, as the program would."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def ok(result: Result) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def one_error_line(result: Result) -> str:
+    """The single error line a refused command prints; asserts it exits 1 and says no more."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hdx: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+class Server:
+    """`hdx serve --listen 127.0.0.1:0` in a subprocess, with its first stdout line."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.log_path = log
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=environment({}),
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            self.banner = lines.get(timeout=30).rstrip("\n")
+        except queue.Empty:
+            self.stop()
+            pytest.fail(f"hdx serve printed nothing in 30 s: {log.read_text()}")
+        match = BANNER.fullmatch(self.banner)
+        if match is None:
+            self.stop()
+            pytest.fail(f"unexpected first line {self.banner!r}: {log.read_text()}")
+        self.target = f"127.0.0.1:{match.group(1)}"
+
+    def stop(self) -> int:
+        """Sends SIGTERM and returns the exit code (killing the server if it does not stop)."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+                raise
+        finally:
+            if self.process.stdout:
+                self.process.stdout.close()
+            self.log.close()
+
+
+@dataclass
+class Node:
+    data_dir: Path
+    init: Result
+    setup: dict[str, str]
+    """stdout of each setup command."""
+    tokens: dict[str, str]
+    server: Server
+
+    def as_user(self, login: str, *args: str) -> Result:
+        """A ticket command of login against the served node, by the `hdx` program."""
+        env = {"HDX_TOKEN": self.tokens[login], "HDX_SERVER": self.server.target}
+        return hdx("ticket", *args, env=env)
+
+    def quick(self, login: str, *args: str) -> Result:
+        """The same, run in this process."""
+        target = ["--server", self.server.target, "--token", self.tokens[login]]
+        return run("--data-dir", str(self.data_dir), "ticket", *args, *target)
+
+    def admin(self, *args: str) -> Result:
+        """An administration command on the node's data dir, run in this process."""
+        return run("--data-dir", str(self.data_dir), *args)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    base = tmp_path_factory.mktemp("cli")
+    data_dir = base / "node"
+    init = hdx("init", "--name", NAME, "--prefix", "SHP", env={"HDX_DATA_DIR": str(data_dir)})
+    admin = TOKEN.search(ok(init))
+    assert admin is not None, init.stdout
+    stores = base / "stores.toml"
+    stores.write_text(STORES_TOML, encoding="utf-8")
+    anna = ("anna", "--role", "requester", "--store", "msk-001", "--name", "Anna Petrova")
+    setup = {
+        "catalog load": ok(hdx("catalog", "load", str(stores), data_dir=data_dir)),
+        "user add anna": ok(hdx("user", "add", *anna, data_dir=data_dir)),
+        "token create anna": ok(hdx("token", "create", "anna", data_dir=data_dir)),
+        "user add ivan": ok(
+            run("--data-dir", str(data_dir), "user", "add", "ivan", "--role=agent")
+        ),
+    }
+    tokens = {
+        "admin": admin.group(0),
+        "anna": setup["token create anna"].strip(),
+        "ivan": ok(run("--data-dir", str(data_dir), "token", "create", "ivan")).strip(),
+    }
+    server = Server(data_dir, base / "serve.log")
+    try:
+        yield Node(data_dir, init, setup, tokens, server)
+    finally:
+        server.stop()
+
+
+# -- setting a node up ---------------------------------------------------------------------
+
+
+def test_init_creates_the_config_and_prints_an_admin_token(node: Node) -> None:
+    lines = node.init.stdout.splitlines()
+    assert lines[0].startswith(f"initialised node '{NAME}' in {node.data_dir}")
+    assert lines[-1] == f"export HDX_TOKEN={node.tokens['admin']}"
+    assert node.init.stderr == ""
+    config = (node.data_dir / "hdx.toml").read_text(encoding="utf-8")
+    assert f'name = "{NAME}"' in config
+    assert 'key_prefix = "SHP"' in config
+
+
+def test_init_twice_is_refused_and_changes_nothing(node: Node) -> None:
+    config = (node.data_dir / "hdx.toml").read_bytes()
+
+    line = one_error_line(hdx("init", "--name", "other", "--prefix", "OTH", data_dir=node.data_dir))
+
+    assert "holds a node already" in line
+    assert (node.data_dir / "hdx.toml").read_bytes() == config
+    ok(node.quick("admin", "list", "--all"))  # the first admin token still works
+
+
+def test_serve_on_an_uninitialised_dir_fails_with_one_clear_line(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+
+    line = one_error_line(hdx("serve", "--listen", "127.0.0.1:0", data_dir=empty))
+
+    assert str(empty) in line
+    assert "hdx init" in line
+    assert not empty.exists()
+
+
+def test_serve_on_a_port_in_use_fails_with_a_clear_line(node: Node) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+
+        result = hdx("serve", "--listen", listen, data_dir=node.data_dir)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    # gRPC's own log line may come first; hdx's says what is wrong, last
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"hdx: error: listen: cannot listen on {listen}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("serve", "--listen", "127.0.0.1:0"), ("migrate",), ("user", "list")],
+    ids=["serve", "migrate", "user list"],
+)
+def test_a_database_that_cannot_be_reached_is_one_clear_line(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("HDX_DATABASE_URL", f"postgresql+psycopg://hdx@/hdx?host={tmp_path}")
+
+    line = one_error_line(node.admin(*command))
+
+    assert line.startswith("hdx: error: database: ")
+    assert str(tmp_path) in line  # where it looked
+
+
+def test_init_against_a_database_that_cannot_be_reached_can_be_retried(tmp_path: Path) -> None:
+    data_dir = tmp_path / "node"
+    url = f"postgresql+psycopg://hdx@/hdx?host={tmp_path}"
+
+    line = one_error_line(run("--data-dir", str(data_dir), "init", "--database-url", url))
+
+    assert line.startswith("hdx: error: database: ")
+    assert not (data_dir / "hdx.toml").exists()  # so `hdx init` may run again
+
+
+def test_serve_prints_where_it_listens(node: Node) -> None:
+    assert BANNER.fullmatch(node.server.banner)
+    assert not node.server.target.endswith(":0")
+
+
+def test_administration_commands_say_what_they_did(node: Node) -> None:
+    assert node.setup["catalog load"] == "loaded 0 groups, 0 categories, 2 stores\n"
+    assert node.setup["user add anna"] == "added requester anna of store msk-001\n"
+    assert node.setup["user add ivan"] == "added agent ivan\n"
+    assert TOKEN.fullmatch(node.tokens["anna"])
+    assert len(set(node.tokens.values())) == 3
+
+    users = ok(node.admin("user", "list"))
+    assert re.search(r"^anna\s+requester\s+msk-001\s+Anna Petrova$", users, re.M)
+    catalog = ok(node.admin("catalog", "show"))
+    assert re.search(r"^store\s+msk-001\s+Bakery, Tverskaya 1 \[Moscow", catalog, re.M)
+    assert re.search(r"^category\s+pos-down\s+.*STOP-TRADE$", catalog, re.M)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("user", "add", "anna", "--role", "agent"), "login: 'anna' is taken"),
+        (("user", "add", "kim", "--role", "requester"), "store: a requester belongs to a store"),
+        (("user", "add", "kim", "--role", "requester", "--store", "zz-9"), "no such store"),
+        (("token", "create", "nobody"), "user 'nobody' not found"),
+        (("catalog", "load", "/nonexistent/stores.toml"), "/nonexistent/stores.toml"),
+    ],
+    ids=["taken login", "requester without store", "unknown store", "unknown user", "no file"],
+)
+def test_a_refused_administration_command_prints_one_line(
+    node: Node, args: tuple[str, ...], says: str
+) -> None:
+    assert says in one_error_line(node.admin(*args))
+
+
+def test_a_bad_catalogue_is_refused_with_the_entry_named(node: Node, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[stores]]\ncode = "x-1"\nname = "X"\ntimezone = "Mars/Olympus"\n')
+
+    line = one_error_line(node.admin("catalog", "load", str(bad)))
+
+    assert "stores[0].timezone" in line
+    assert "x-1" not in ok(node.admin("catalog", "show"))
+
+
+# -- using it ------------------------------------------------------------------------------
+
+
+def test_a_ticket_goes_from_filing_to_work_through_the_cli(node: Node) -> None:
+    created = ok(node.as_user("anna", "create", "--category", "pos-down", "--title", "Till 1 dead"))
+    first = created.splitlines()[0]
+    match = re.match(r"(SHP-\d+)\s+P1 STOP new\s+-\s+msk-001\s+Till 1 dead$", first)
+    assert match, created
+    key = match.group(1)
+    assert "category pos-down, type incident, impact critical, urgency critical, group pos" in (
+        created
+    )
+    assert "requester anna;" in created
+    assert "you may: cancel" in created
+
+    listed = ok(node.quick("ivan", "list")).splitlines()
+    assert any(line.startswith(key) and line.endswith("Till 1 dead") for line in listed)
+
+    started = ok(node.quick("ivan", "transition", key, "start"))
+    assert re.match(rf"{key}\s+P1 STOP in_progress\s+ivan\s+msk-001\s+Till 1 dead", started)
+    assert "you may: wait_requester, wait_partner, resolve" in started
+
+    public = ok(node.quick("ivan", "comment", key, "A new till is on its way"))
+    assert re.fullmatch(rf"comment \d+ added to {key} \(public\)\n", public)
+    internal = ok(node.quick("ivan", "comment", key, "RMA 5531 at the vendor", "--internal"))
+    assert internal.endswith(f"added to {key} (internal)\n")
+
+    shown = ok(node.quick("anna", "show", key))
+    assert re.search(r"ivan:\n  A new till is on its way", shown)
+    assert "RMA 5531" not in shown
+    assert re.search(r"anna\s+created\s+status: - -> new", shown)
+    assert re.search(r"ivan\s+transition\s+status: new -> in_progress", shown)
+    engineer_view = ok(node.quick("ivan", "show", key))
+    assert re.search(r"ivan \(internal\):\n  RMA 5531 at the vendor", engineer_view)
+
+    # the store may not resolve: one line that says what it may do instead
+    line = one_error_line(node.as_user("anna", "transition", key, "resolve"))
+    assert line.startswith("hdx: error: FAILED_PRECONDITION: transition refused")
+    assert "allowed for anna from 'in_progress': cancel" in line
+    assert "in_progress" in ok(node.quick("anna", "show", key)).splitlines()[0]
+
+
+def test_a_requester_lists_only_their_store(node: Node) -> None:
+    ok(node.quick("ivan", "create", "--category=scales", "--title=Scales", "--store=vvo-002"))
+    ok(node.quick("anna", "create", "--category=other", "--title=Door sticks"))
+    mine = ok(node.quick("anna", "list")).splitlines()
+    everyone = ok(node.quick("ivan", "list")).splitlines()
+    assert mine and all(" msk-001 " in line for line in mine)
+    assert any(" vvo-002 " in line for line in everyone)
+
+
+def test_a_retried_create_with_a_request_id_files_once(node: Node) -> None:
+    args = ("create", "--category", "other", "--title", "Fridge hums", "--request-id", "fr-1")
+    first = ok(node.quick("anna", *args)).split()[0]
+    again = ok(node.quick("anna", *args)).split()[0]
+    assert first == again
+    listed = ok(node.quick("anna", "list")).splitlines()
+    assert sum(line.startswith(f"{first} ") for line in listed) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("show", "SHP-99999"), "NOT_FOUND: ticket 'SHP-99999' not found"),
+        (("show", "XYZ-1"), "INVALID_ARGUMENT: key: belongs to another node"),
+        (("create", "--category", "nope", "--title", "x"), "INVALID_ARGUMENT: category"),
+        (("create", "--category", "other", "--title", " "), "INVALID_ARGUMENT: title"),
+        (("comment", "{key}", "psst", "--internal"), "PERMISSION_DENIED: visibility"),
+        (("transition", "{key}", "cancel"), "INVALID_ARGUMENT: reason: must not be empty"),
+        (("transition", "{key}", "fly"), "INVALID_ARGUMENT: transition: unknown transition"),
+    ],
+    ids=[
+        "unknown ticket",
+        "foreign key",
+        "unknown category",
+        "empty title",
+        "internal comment",
+        "cancel without reason",
+        "unknown transition",
+    ],
+)
+def test_a_refused_ticket_command_prints_one_line(
+    node: Node, args: tuple[str, ...], says: str
+) -> None:
+    key = own_ticket(node)
+    assert says in one_error_line(node.quick("anna", *(a.format(key=key) for a in args)))
+
+
+def own_ticket(node: Node) -> str:
+    """The key of an open ticket of anna's."""
+    created = ok(node.quick("anna", "create", "--category=other", "--title=Shelf wobbles"))
+    return created.split()[0]
+
+
+def test_a_ticket_command_without_a_token_says_so(node: Node) -> None:
+    result = run("ticket", "list", "--server", node.server.target, "--token", "")
+    assert "no API token" in one_error_line(result)
+
+
+def test_a_ticket_command_with_a_revoked_token_is_refused(node: Node) -> None:
+    ok(node.admin("user", "add", "temp", "--role", "agent"))
+    node.tokens["temp"] = ok(node.admin("token", "create", "temp")).strip()
+    ok(node.quick("temp", "list"))
+
+    assert ok(node.admin("token", "revoke", "temp")) == "revoked 1 token(s) of temp\n"
+
+    line = one_error_line(node.quick("temp", "list"))
+    assert line.startswith("hdx: error: UNAUTHENTICATED: authorization")
+
+
+def test_a_ticket_command_to_a_node_that_is_down_fails_with_one_line() -> None:
+    result = run("ticket", "list", "--server", "127.0.0.1:1", "--token", "hdx_" + "x" * 43)
+    assert one_error_line(result).startswith("hdx: error: UNAVAILABLE")
+
+
+def test_migrate_on_a_current_node_is_a_no_op(node: Node) -> None:
+    before = ok(node.quick("ivan", "list", "--all"))
+
+    out = ok(hdx("migrate", data_dir=node.data_dir))
+
+    match = re.fullmatch(r"schema (\S+) -> (\S+)\n", out)
+    assert match, out
+    assert match.group(1) == match.group(2) != "empty"
+    assert ok(node.quick("ivan", "list", "--all")) == before  # the node serves on, unchanged
+
+
+def test_serve_stops_cleanly_on_sigterm(node: Node) -> None:
+    """Last: stops the module's server the way systemd or docker would."""
+    assert node.server.stop() == 0
+    log = node.server.log_path.read_text()
+    assert "Traceback" not in log
+    assert "ERROR" not in log
