@@ -496,9 +496,10 @@ def test_a_category_change_updates_stop_trade_and_priority(desk: Desk) -> None:
     assert (stored.stop_trade, stored.priority) == (True, Priority.P1)
     back = desk.tickets.update(ivan, ticket.key, TicketPatch(category="other"))
     assert (back.stop_trade, back.priority) == (False, Priority.P3)
-    assert changes(desk.tickets.history(ivan, ticket.key)[2:5]) == [
+    assert changes(desk.tickets.history(ivan, ticket.key)[2:6]) == [
         ("ivan", "updated", "category", "scales", "pos-down"),
         ("ivan", "updated", "stop_trade", "False", "True"),
+        ("ivan", "assigned", "group", "facilities", "pos"),
         ("ivan", "updated", "priority", "P3", "P1"),
     ]
     with pytest.raises(InvalidArgument) as refused:

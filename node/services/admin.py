@@ -1,7 +1,8 @@
 """Running a node: its identity, people, tokens and service catalogue.
 
 API tokens are random 256-bit secrets shown once; the node keeps only their
-SHA-256, which is enough for secrets of that strength and costs one lookup per call.
+SHA-256, which is enough for secrets of that strength; every call looks its
+token up, so a revoked token stops working at once in every process.
 """
 
 import hashlib

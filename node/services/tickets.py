@@ -88,10 +88,6 @@ class TicketService:
         now = self.clock.now()
         with self.db.write() as tx:
             requester, home = self._requester(tx, actor, draft.requester)
-            if request_id:
-                earlier = self._earlier(tx, requester, request_id, fingerprint)
-                if earlier is not None:
-                    return earlier
             category = _category(tx, draft.category)
             store = self._store_for(tx, actor, draft.store, home)
             impact = draft.impact or category.impact
@@ -116,9 +112,7 @@ class TicketService:
             )
             ticket_id = tx.insert_ticket(ticket, request_id, fingerprint)
             if ticket_id is None:
-                earlier = self._earlier(tx, requester, request_id, fingerprint)
-                assert earlier is not None, "a conflicting create must be visible once committed"
-                return earlier
+                return self._earlier(tx, requester, request_id, fingerprint)
             ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
             changes = [Change("created", "status", "", ticket.status)]
             if ticket.group:
@@ -397,10 +391,10 @@ class TicketService:
             raise InvalidArgument("store", f"no such store {code!r}")
         return store
 
-    def _earlier(self, tx: Tx, requester: str, request_id: str, fingerprint: str) -> Ticket | None:
+    def _earlier(self, tx: Tx, requester: str, request_id: str, fingerprint: str) -> Ticket:
+        """The ticket an earlier create with this request id filed (whose insert conflicted)."""
         found = tx.ticket_by_request(requester, request_id)
-        if found is None:
-            return None
+        assert found is not None, "a conflicting create is visible once it committed"
         ticket_id, earlier_fingerprint = found
         if earlier_fingerprint != fingerprint:
             raise AlreadyExists(

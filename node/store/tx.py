@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -62,6 +63,38 @@ _TICKET_FIELDS = {
 }
 """Ticket attribute → column, for every stored attribute but id and co-assignees."""
 
+# Statements of the hot paths, built once: building a statement costs more than running it.
+_STORE = select(s.stores).where(s.stores.c.code == bindparam("code"))
+_GROUP = select(s.groups).where(s.groups.c.code == bindparam("code"))
+_CATEGORY = select(s.categories).where(s.categories.c.code == bindparam("code"))
+_USER = select(s.users).where(s.users.c.login == bindparam("login"))
+_ACTOR = (
+    select(s.users.c.login, s.users.c.role, s.users.c.store_code)
+    .join(s.api_tokens, s.api_tokens.c.login == s.users.c.login)
+    .where(
+        s.api_tokens.c.token_sha256 == bindparam("digest"),
+        s.api_tokens.c.revoked_at.is_(None),
+        s.users.c.active.is_(true()),
+    )
+)
+_BY_REQUEST = select(s.tickets.c.id, s.tickets.c.request_sha256).where(
+    s.tickets.c.requester == bindparam("requester"),
+    s.tickets.c.request_id == bindparam("request_id"),
+)
+_TICKET = select(s.tickets).where(s.tickets.c.id == bindparam("id"))
+_TICKET_FOR_UPDATE = _TICKET.with_for_update()
+_SAVE_TICKET = update(s.tickets).where(s.tickets.c.id == bindparam("ticket_id"))
+_CO_ASSIGNEES = select(s.co_assignees).where(
+    s.co_assignees.c.ticket_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_TICKET = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(s.tickets)
+    .on_conflict_do_nothing(index_elements=["requester", "request_id"])
+    .returning(s.tickets.c.id)
+    for dialect in (sqlite, postgresql)
+}
+_INSERT_HISTORY = insert(s.history)
+
 
 class Tx:
     """Repository methods bound to one open transaction.
@@ -94,7 +127,7 @@ class Tx:
         self._upsert(s.stores, row, ["code"])
 
     def store(self, code: str) -> Store | None:
-        row = self.conn.execute(select(s.stores).where(s.stores.c.code == code)).first()
+        row = self.conn.execute(_STORE, {"code": code}).first()
         return None if row is None else _store(row)
 
     def stores(self) -> list[Store]:
@@ -104,7 +137,7 @@ class Tx:
         self._upsert(s.groups, {"code": group.code, "name": group.name}, ["code"])
 
     def group(self, code: str) -> Group | None:
-        row = self.conn.execute(select(s.groups).where(s.groups.c.code == code)).first()
+        row = self.conn.execute(_GROUP, {"code": code}).first()
         return None if row is None else Group(row.code, row.name)
 
     def groups(self) -> list[Group]:
@@ -124,8 +157,7 @@ class Tx:
         self._upsert(s.categories, row, ["code"])
 
     def category(self, code: str) -> Category | None:
-        query = select(s.categories).where(s.categories.c.code == code)
-        row = self.conn.execute(query).first()
+        row = self.conn.execute(_CATEGORY, {"code": code}).first()
         return None if row is None else _category(row)
 
     def categories(self) -> list[Category]:
@@ -146,7 +178,7 @@ class Tx:
         return self._insert_new(s.users, row, ["login"])
 
     def user(self, login: str) -> User | None:
-        row = self.conn.execute(select(s.users).where(s.users.c.login == login)).first()
+        row = self.conn.execute(_USER, {"login": login}).first()
         return None if row is None else _user(row)
 
     def users(self) -> list[User]:
@@ -170,15 +202,7 @@ class Tx:
 
     def actor_for_token(self, token_sha256: str) -> Actor | None:
         """The active user a live token belongs to."""
-        row = self.conn.execute(
-            select(s.users.c.login, s.users.c.role, s.users.c.store_code)
-            .join(s.api_tokens, s.api_tokens.c.login == s.users.c.login)
-            .where(
-                s.api_tokens.c.token_sha256 == token_sha256,
-                s.api_tokens.c.revoked_at.is_(None),
-                s.users.c.active.is_(true()),
-            )
-        ).first()
+        row = self.conn.execute(_ACTOR, {"digest": token_sha256}).first()
         return None if row is None else Actor(row.login, Role(row.role), row.store_code)
 
     # -- tickets -----------------------------------------------------------------
@@ -192,28 +216,22 @@ class Tx:
         values = _ticket_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
-        stmt = self._dialect_insert(s.tickets).values(values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["requester", "request_id"])
-        ticket_id: int | None = self.conn.scalar(stmt.returning(s.tickets.c.id))
+        stmt = _INSERT_TICKET[self.conn.dialect.name]
+        ticket_id: int | None = self.conn.scalar(stmt, values)
         if ticket_id is not None and ticket.co_assignees:
             self._add_co_assignees(ticket_id, ticket.co_assignees)
         return ticket_id
 
     def ticket_by_request(self, requester: str, request_id: str) -> tuple[int, str] | None:
         """(ticket id, request fingerprint) of an earlier create with this request id."""
-        row = self.conn.execute(
-            select(s.tickets.c.id, s.tickets.c.request_sha256).where(
-                s.tickets.c.requester == requester, s.tickets.c.request_id == request_id
-            )
-        ).first()
+        params = {"requester": requester, "request_id": request_id}
+        row = self.conn.execute(_BY_REQUEST, params).first()
         return None if row is None else (row.id, row.request_sha256)
 
     def ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         """The ticket with this id; for_update locks it until the transaction ends."""
-        query = select(s.tickets).where(s.tickets.c.id == ticket_id)
-        if for_update:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = _TICKET_FOR_UPDATE if for_update else _TICKET
+        row = self.conn.execute(query, {"id": ticket_id}).first()
         if row is None:
             return None
         return self._ticket(row, self._co_assignees([ticket_id]).get(ticket_id, frozenset()))
@@ -221,7 +239,7 @@ class Tx:
     def save_ticket(self, ticket: Ticket) -> None:
         """Writes every stored field of ticket, co-assignees included."""
         values = _ticket_values(ticket)
-        self.conn.execute(update(s.tickets).where(s.tickets.c.id == ticket.id).values(values))
+        self.conn.execute(_SAVE_TICKET, {"ticket_id": ticket.id, **values})
         stored = self._co_assignees([ticket.id]).get(ticket.id, frozenset())
         gone = stored - ticket.co_assignees
         if gone:
@@ -298,7 +316,7 @@ class Tx:
             for c in changes
         ]
         if rows:
-            self.conn.execute(insert(s.history), rows)
+            self.conn.execute(_INSERT_HISTORY, rows)
 
     def history(
         self,
@@ -413,9 +431,7 @@ class Tx:
     def _co_assignees(self, ticket_ids: Sequence[int]) -> dict[int, frozenset[str]]:
         if not ticket_ids:
             return {}
-        rows = self.conn.execute(
-            select(s.co_assignees).where(s.co_assignees.c.ticket_id.in_(ticket_ids))
-        )
+        rows = self.conn.execute(_CO_ASSIGNEES, {"ids": list(ticket_ids)})
         result: dict[int, set[str]] = {}
         for r in rows:
             result.setdefault(r.ticket_id, set()).add(r.login)
