@@ -1,0 +1,107 @@
+"""Benchmark results: the printed table and `bench/results.json`.
+
+results.json maps a benchmark's name to {"value", "unit", "bare", "ratio"}. It is
+merged: writing results replaces those benchmarks' entries and keeps the others.
+"""
+
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One benchmark's figure and the bare limit it was compared with in the same run.
+
+    Attributes:
+        value: the measured figure, in unit.
+        bare: the bare limit, in the same unit, measured with the same harness.
+        goal: the lowest acceptable ratio value / bare.
+    """
+
+    name: str
+    value: float
+    unit: str
+    bare: float
+    goal: float
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.bare if self.bare > 0 else math.nan
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.goal
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "value": round(self.value, 1),
+            "unit": self.unit,
+            "bare": round(self.bare, 1),
+            "ratio": round(self.ratio, 3),
+        }
+
+
+def table(results: Sequence[Result]) -> str:
+    """The results as an aligned text table, one row per benchmark."""
+    header = ("benchmark", "value", "unit", "bare", "ratio", "goal", "")
+    rows = [
+        (
+            r.name,
+            f"{r.value:.1f}",
+            r.unit,
+            f"{r.bare:.1f}",
+            f"{r.ratio:.2f}",
+            f">= {r.goal:.2f}",
+            "ok" if r.met else "BELOW GOAL",
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    numeric = {1, 3, 4}
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths).rstrip()
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def write(results: Iterable[Result], path: Path = RESULTS_FILE) -> None:
+    """Merges results into the JSON file at path, keeping the entries of other benchmarks."""
+    merged: dict[str, Any] = {}
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            existing = {}
+        if isinstance(existing, dict):
+            merged.update(existing)
+    for result in results:
+        merged[result.name] = result.record()
+    text = json.dumps(dict(sorted(merged.items())), indent=2) + "\n"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """Benchmarks that share their setup (servers, databases), run together.
+
+    Attributes:
+        names: the benchmarks it can run.
+        run: runs the named ones (a subset of names) and yields each result when measured.
+    """
+
+    names: tuple[str, ...]
+    run: Callable[[Sequence[str]], Iterator[Result]]
