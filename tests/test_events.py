@@ -1,5 +1,6 @@
 """Live events: the gap-proof EventCursor (pure) and TicketService.events on both backends."""
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -177,15 +178,27 @@ def test_an_entry_committed_after_a_later_one_is_still_delivered(desk: Desk) -> 
     slow, fast = file(desk, "boris"), file(desk, "boris")
     ivan = desk.actor("ivan")
     cursor = desk.tickets.start_cursor(0)
-    with desk.db.write() as tx:
-        change = Change("updated", "title", slow.title, "slow")
-        tx.add_history(slow.id, desk.clock.now(), "ivan", [change])
-        held = tx.last_history_id()
-        desk.tickets.comment(ivan, fast.key, "fast", Visibility.PUBLIC)
-        first = desk.tickets.events(ivan, cursor)
-        assert [e.change.after for e in first] == ["fast"]
-        assert first[0].id > held
+    written, release = threading.Event(), threading.Event()
+    held: list[int] = []
+
+    def slow_transaction() -> None:
+        with desk.db.write() as tx:
+            change = Change("updated", "title", slow.title, "slow")
+            tx.add_history(slow.id, desk.clock.now(), "ivan", [change])
+            held.append(tx.last_history_id())
+            written.set()
+            assert release.wait(timeout=30)
+
+    writer = threading.Thread(target=slow_transaction)
+    writer.start()
+    assert written.wait(timeout=30)
+    desk.tickets.comment(ivan, fast.key, "fast", Visibility.PUBLIC)
+    first = desk.tickets.events(ivan, cursor)
+    release.set()
+    writer.join(timeout=30)
+    assert [e.change.after for e in first] == ["fast"]
+    assert first[0].id > held[0]
     desk.clock.advance(timedelta(seconds=1))
     second = desk.tickets.events(ivan, cursor)
-    assert [(e.id, e.change.after) for e in second] == [(held, "slow")]
+    assert [(e.id, e.change.after) for e in second] == [(held[0], "slow")]
     assert desk.tickets.events(ivan, cursor) == []

@@ -62,10 +62,13 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         self.admin = admin
         self.executor = executor
 
-    async def _run(self, context: Context, use_case: Callable[[Actor], T]) -> T:
-        """Runs use_case for the caller on a worker thread."""
+    async def _run(
+        self, context: Context, use_case: Callable[[Actor], T], *, write: bool = False
+    ) -> T:
+        """Runs use_case for the caller on a worker thread, in one transaction with the
+        caller's authentication; write says whether it changes anything."""
         token = bearer_token(context.invocation_metadata())
-        return await self._call(context, lambda: use_case(self.admin.authenticate(token)))
+        return await self._call(context, lambda: self.admin.run_as(token, use_case, write=write))
 
     async def _call(self, context: Context, work: Callable[[], T]) -> T:
         """Runs work on a worker thread; a domain error aborts the call with its status."""
@@ -83,7 +86,9 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
 
     async def CreateTicket(self, request: pb.CreateTicketRequest, context: Context) -> pb.Ticket:
         return await self._run(
-            context, lambda a: self._ticket(a, self.tickets.create(a, codec.draft_from_pb(request)))
+            context,
+            lambda a: self._ticket(a, self.tickets.create(a, codec.draft_from_pb(request))),
+            write=True,
         )
 
     async def GetTicket(self, request: pb.GetTicketRequest, context: Context) -> pb.Ticket:
@@ -109,6 +114,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             lambda a: self._ticket(
                 a, self.tickets.update(a, request.key, codec.patch_from_pb(request))
             ),
+            write=True,
         )
 
     async def TransitionTicket(
@@ -119,6 +125,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             lambda a: self._ticket(
                 a, self.tickets.transition(a, request.key, request.transition, request.reason)
             ),
+            write=True,
         )
 
     async def AssignTicket(self, request: pb.AssignTicketRequest, context: Context) -> pb.Ticket:
@@ -132,7 +139,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             )
             return self._ticket(actor, ticket)
 
-        return await self._run(context, use_case)
+        return await self._run(context, use_case, write=True)
 
     async def AddComment(self, request: pb.AddCommentRequest, context: Context) -> pb.Comment:
         def use_case(actor: Actor) -> pb.Comment:
@@ -141,7 +148,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
                 self.tickets.comment(actor, request.key, request.body, visibility)
             )
 
-        return await self._run(context, use_case)
+        return await self._run(context, use_case, write=True)
 
     async def ListComments(
         self, request: pb.ListCommentsRequest, context: Context

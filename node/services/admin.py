@@ -8,8 +8,8 @@ token up, so a revoked token stops working at once in every process.
 import hashlib
 import secrets
 import zoneinfo
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from node.domain import validation
 from node.domain.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
@@ -19,6 +19,7 @@ from node.services.clock import Clock
 from node.store.database import Database
 
 TOKEN_PREFIX = "hdx_"
+T = TypeVar("T")
 
 
 def token_digest(token: str) -> str:
@@ -45,6 +46,15 @@ class AdminService:
         if actor is None:
             raise Unauthenticated("authorization: unknown or revoked token")
         return actor
+
+    def run_as(self, token: str, use_case: Callable[[Actor], T], *, write: bool) -> T:
+        """Authenticates token and runs use_case for its user, in one transaction.
+
+        Args:
+            write: use_case writes (it then runs in a read-write transaction).
+        """
+        with self.db.write() if write else self.db.read():
+            return use_case(self.authenticate(token))
 
     def add_user(self, login: str, name: str, role: Role, store: str | None) -> User:
         """Adds a user. Requesters belong to a store; others may not.

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from node.domain import paging, validation
@@ -118,7 +118,7 @@ class TicketService:
             if ticket.group:
                 changes.append(Change("assigned", "group", "", ticket.group))
             tx.add_history(ticket_id, now, actor.login, changes)
-        self.feed.publish()
+            tx.after_commit(self.feed.publish)
         return ticket
 
     def get(self, actor: Actor, key: str) -> Ticket:
@@ -196,7 +196,6 @@ class TicketService:
                 )
                 changes += ticket.set("updated", "priority", priority)
             self._commit_changes(tx, actor, ticket, changes)
-        self.feed.publish()
         return ticket
 
     def transition(self, actor: Actor, key: str, name: str, reason: str) -> Ticket:
@@ -206,7 +205,6 @@ class TicketService:
             ticket = self._visible(tx, actor, key, for_update=True)
             changes = self.workflow.apply(ticket, actor, name, reason, now)
             self._commit_changes(tx, actor, ticket, changes)
-        self.feed.publish()
         return ticket
 
     def assign(
@@ -239,7 +237,6 @@ class TicketService:
                 changes += ticket.set("assigned", "group", group)
             changes += ticket.set("assigned", "co_assignees", co_assignees)
             self._commit_changes(tx, actor, ticket, changes)
-        self.feed.publish()
         return ticket
 
     def comment(self, actor: Actor, key: str, body: str, visibility: Visibility) -> Comment:
@@ -258,7 +255,7 @@ class TicketService:
             ticket.updated_at = now
             tx.save_ticket(ticket)
             tx.add_history(ticket.id, now, actor.login, [change])
-        self.feed.publish()
+            tx.after_commit(self.feed.publish)
         return comment
 
     def close_confirmed(self) -> int:
@@ -282,8 +279,6 @@ class TicketService:
                 changes = self.workflow.apply(ticket, SYSTEM_ACTOR, closing[0], "", now)
                 self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
                 closed += 1
-        if closed:
-            self.feed.publish()
         return closed
 
     def next_auto_close(self) -> datetime | None:
@@ -364,6 +359,7 @@ class TicketService:
         ticket.updated_at = self.clock.now()
         tx.save_ticket(ticket)
         tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
+        tx.after_commit(self.feed.publish)
 
     def _requester(self, tx: Tx, actor: Actor, login: str) -> tuple[str, str | None]:
         """The requester's login and, for store staff, their store."""
@@ -419,6 +415,15 @@ def _engineer(tx: Tx, field: str, login: str) -> None:
 
 
 def _fingerprint(draft: TicketDraft) -> str:
-    fields = asdict(draft)
-    del fields["request_id"]
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    """A digest of what a create asks for, to tell a retry from a reuse of its request id."""
+    content = (
+        draft.category,
+        draft.title,
+        draft.description,
+        draft.store,
+        draft.ticket_type,
+        draft.impact,
+        draft.urgency,
+        draft.requester,
+    )
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()

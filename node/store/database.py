@@ -50,6 +50,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._key_prefix: str | None = None
+        self._local = threading.local()
 
     @property
     def key_prefix(self) -> str:
@@ -80,7 +81,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """A read-write transaction: committed when the block ends, rolled back on error."""
+        """A read-write transaction: committed when the block ends, rolled back on error.
+
+        Inside a transaction this thread has open already, it joins that one, so a
+        caller can make several use cases (authentication and the call) one transaction.
+        """
         with self._transaction(write=True) as tx:
             yield tx
 
@@ -92,14 +97,27 @@ class Database:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Tx]:
+        current: Tx | None = getattr(self._local, "tx", None)
+        if current is not None:
+            if write and not current.writable:
+                raise RuntimeError("a writing use case inside a read-only transaction")
+            yield current
+            return
         try:
             prefix = self.key_prefix
             with self._writers if write else nullcontext(), self.engine.connect() as conn:
                 conn.info["hdx_write"] = write
                 with conn.begin():
-                    yield Tx(conn, prefix)
+                    tx = Tx(conn, prefix, writable=write)
+                    self._local.tx = tx
+                    try:
+                        yield tx
+                    finally:
+                        self._local.tx = None
         except OperationalError as error:
             raise unavailable(error) from error
+        for callback in tx.committed:
+            callback()
 
     def dispose(self) -> None:
         self.engine.dispose()

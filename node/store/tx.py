@@ -1,6 +1,6 @@
 """One transaction's view of the database: methods take and return domain values."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -102,11 +102,18 @@ class Tx:
     Args:
         conn: a connection inside a transaction.
         key_prefix: the node's ticket key prefix, to build keys from ids.
+        writable: the transaction may write.
     """
 
-    def __init__(self, conn: Connection, key_prefix: str) -> None:
+    def __init__(self, conn: Connection, key_prefix: str, *, writable: bool = True) -> None:
         self.conn = conn
         self.key_prefix = key_prefix
+        self.writable = writable
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Calls callback once the transaction has committed (never if it rolls back)."""
+        self.committed.append(callback)
 
     # -- settings and catalogue -------------------------------------------------
 
