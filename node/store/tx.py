@@ -1,7 +1,8 @@
 """One transaction's view of the database: methods take and return domain values."""
 
+import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -64,19 +65,8 @@ _TICKET_FIELDS = {
 """Ticket attribute → column, for every stored attribute but id and co-assignees."""
 
 # Statements of the hot paths, built once: building a statement costs more than running it.
-_STORE = select(s.stores).where(s.stores.c.code == bindparam("code"))
 _GROUP = select(s.groups).where(s.groups.c.code == bindparam("code"))
-_CATEGORY = select(s.categories).where(s.categories.c.code == bindparam("code"))
 _USER = select(s.users).where(s.users.c.login == bindparam("login"))
-_ACTOR = (
-    select(s.users.c.login, s.users.c.role, s.users.c.store_code)
-    .join(s.api_tokens, s.api_tokens.c.login == s.users.c.login)
-    .where(
-        s.api_tokens.c.token_sha256 == bindparam("digest"),
-        s.api_tokens.c.revoked_at.is_(None),
-        s.users.c.active.is_(true()),
-    )
-)
 _BY_REQUEST = select(s.tickets.c.id, s.tickets.c.request_sha256).where(
     s.tickets.c.requester == bindparam("requester"),
     s.tickets.c.request_id == bindparam("request_id"),
@@ -87,13 +77,35 @@ _SAVE_TICKET = update(s.tickets).where(s.tickets.c.id == bindparam("ticket_id"))
 _CO_ASSIGNEES = select(s.co_assignees).where(
     s.co_assignees.c.ticket_id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_TICKET = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(s.tickets)
-    .on_conflict_do_nothing(index_elements=["requester", "request_id"])
-    .returning(s.tickets.c.id)
-    for dialect in (sqlite, postgresql)
-}
-_INSERT_HISTORY = insert(s.history)
+# The statements of filing a ticket run on the DBAPI cursor: SQLAlchemy's work per
+# execution costs more than the statements themselves. Written once with :name
+# parameters (sqlite3's style), turned into psycopg's %(name)s below.
+_SQL_ACTOR = """
+    SELECT users.login, users.role, users.store_code FROM users
+    JOIN api_tokens ON api_tokens.login = users.login
+    WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
+    AND users.active = :active"""
+_SQL_CATEGORY = """
+    SELECT code, name, ticket_type, impact, urgency, stop_trade, group_code
+    FROM categories WHERE code = :code"""
+_SQL_STORE = "SELECT code, name, region, timezone, tier FROM stores WHERE code = :code"
+_TICKET_COLUMNS = [column.key for column in _TICKET_FIELDS.values()] + [
+    "request_id",
+    "request_sha256",
+]
+_SQL_INSERT_TICKET = (
+    f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _TICKET_COLUMNS)}) "
+    "ON CONFLICT (requester, request_id) DO NOTHING RETURNING id"
+)
+_HISTORY_COLUMNS = ["ticket_id", "at", "actor", "action", "field", "before", "after", "internal"]
+_SQL_INSERT_HISTORY = (
+    f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
+)
+_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy stores a datetime in SQLite; what the raw statements write must read back."""
+_NAMED = re.compile(r":([a-z_0-9]+)")
 
 
 class Tx:
@@ -134,8 +146,8 @@ class Tx:
         self._upsert(s.stores, row, ["code"])
 
     def store(self, code: str) -> Store | None:
-        row = self.conn.execute(_STORE, {"code": code}).first()
-        return None if row is None else _store(row)
+        row = self._fetchone(_SQL_STORE, {"code": code})
+        return None if row is None else Store(row[0], row[1], row[2], row[3], Tier(row[4]))
 
     def stores(self) -> list[Store]:
         return [_store(r) for r in self.conn.execute(select(s.stores).order_by(s.stores.c.code))]
@@ -164,8 +176,19 @@ class Tx:
         self._upsert(s.categories, row, ["code"])
 
     def category(self, code: str) -> Category | None:
-        row = self.conn.execute(_CATEGORY, {"code": code}).first()
-        return None if row is None else _category(row)
+        row = self._fetchone(_SQL_CATEGORY, {"code": code})
+        if row is None:
+            return None
+        code, name, ticket_type, impact, urgency, stop_trade, group = row
+        return Category(
+            code,
+            name,
+            TicketType(ticket_type),
+            Level(impact),
+            Level(urgency),
+            bool(stop_trade),
+            group,
+        )
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
@@ -209,8 +232,8 @@ class Tx:
 
     def actor_for_token(self, token_sha256: str) -> Actor | None:
         """The active user a live token belongs to."""
-        row = self.conn.execute(_ACTOR, {"digest": token_sha256}).first()
-        return None if row is None else Actor(row.login, Role(row.role), row.store_code)
+        row = self._fetchone(_SQL_ACTOR, {"digest": token_sha256, "active": True})
+        return None if row is None else Actor(row[0], Role(row[1]), row[2])
 
     # -- tickets -----------------------------------------------------------------
 
@@ -223,8 +246,10 @@ class Tx:
         values = _ticket_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
-        stmt = _INSERT_TICKET[self.conn.dialect.name]
-        ticket_id: int | None = self.conn.scalar(stmt, values)
+        for name in ("created_at", "updated_at", "resolved_at", "closed_at"):
+            values[name] = self._instant(values[name])
+        row = self._fetchone(_SQL_INSERT_TICKET, values)
+        ticket_id: int | None = None if row is None else row[0]
         if ticket_id is not None and ticket.co_assignees:
             self._add_co_assignees(ticket_id, ticket.co_assignees)
         return ticket_id
@@ -309,10 +334,11 @@ class Tx:
     def add_history(
         self, ticket_id: int, at: datetime, actor: str, changes: Iterable[Change]
     ) -> None:
+        at_value = self._instant(at)
         rows = [
             {
                 "ticket_id": ticket_id,
-                "at": at,
+                "at": at_value,
                 "actor": actor,
                 "action": c.action,
                 "field": c.field,
@@ -323,7 +349,7 @@ class Tx:
             for c in changes
         ]
         if rows:
-            self.conn.execute(_INSERT_HISTORY, rows)
+            self._cursor().executemany(self._sql(_SQL_INSERT_HISTORY), rows)
 
     def history(
         self,
@@ -448,6 +474,25 @@ class Tx:
         rows = [{"ticket_id": ticket_id, "login": login} for login in sorted(logins)]
         if rows:
             self.conn.execute(insert(s.co_assignees), rows)
+
+    def _cursor(self) -> Any:
+        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def _sql(self, sql: str) -> str:
+        if self.conn.dialect.name == "sqlite":
+            return sql
+        return _NAMED.sub(r"%(\1)s", sql)
+
+    def _fetchone(self, sql: str, params: dict[str, Any]) -> Any:
+        cursor = self._cursor()
+        cursor.execute(self._sql(sql), params)
+        return cursor.fetchone()
+
+    def _instant(self, value: datetime | None) -> datetime | str | None:
+        """An instant as the raw statements bind it on this backend."""
+        if value is None or self.conn.dialect.name != "sqlite":
+            return value
+        return value.astimezone(UTC).strftime(_SQLITE_INSTANT)
 
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
