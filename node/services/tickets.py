@@ -21,7 +21,6 @@ from node.domain.ticket import (
     Comment,
     HistoryEntry,
     QueuePosition,
-    Store,
     Ticket,
     TicketDraft,
     TicketPatch,
@@ -88,8 +87,16 @@ class TicketService:
         now = self.clock.now()
         with self.db.write() as tx:
             requester, home = self._requester(tx, actor, draft.requester)
-            category = _category(tx, draft.category)
-            store = self._store_for(tx, actor, draft.store, home)
+            category, store = tx.category_and_store(
+                validation.code("category", draft.category),
+                validation.code("store", _store_code(actor, draft.store, home)),
+            )
+            if category is None:
+                raise InvalidArgument(
+                    "category", f"no such category {draft.category!r} in the catalogue"
+                )
+            if store is None:
+                raise InvalidArgument("store", f"no such store {draft.store or home!r}")
             impact = draft.impact or category.impact
             urgency = draft.urgency or category.urgency
             ticket = Ticket(
@@ -372,21 +379,6 @@ class TicketService:
             raise InvalidArgument("requester", f"no active user {login!r}")
         return user.login, user.store
 
-    def _store_for(self, tx: Tx, actor: Actor, code: str, home: str | None) -> Store:
-        """The ticket's store: the requester's own, or the one named by engineers."""
-        if home:
-            if code and code != home:
-                if actor.role is Role.REQUESTER:
-                    raise PermissionDenied("store: requesters file only for their own store")
-                raise InvalidArgument("store", f"the requester belongs to store {home!r}")
-            code = home
-        if not code:
-            raise InvalidArgument("store", "must be given by engineers and integrations")
-        store = tx.store(validation.code("store", code))
-        if store is None:
-            raise InvalidArgument("store", f"no such store {code!r}")
-        return store
-
     def _earlier(self, tx: Tx, requester: str, request_id: str, fingerprint: str) -> Ticket:
         """The ticket an earlier create with this request id filed (whose insert conflicted)."""
         found = tx.ticket_by_request(requester, request_id)
@@ -399,6 +391,19 @@ class TicketService:
         ticket = tx.ticket(ticket_id)
         assert ticket is not None
         return ticket
+
+
+def _store_code(actor: Actor, code: str, home: str | None) -> str:
+    """The ticket's store: the requester's own, or the one named by engineers."""
+    if home:
+        if code and code != home:
+            if actor.role is Role.REQUESTER:
+                raise PermissionDenied("store: requesters file only for their own store")
+            raise InvalidArgument("store", f"the requester belongs to store {home!r}")
+        return home
+    if not code:
+        raise InvalidArgument("store", "must be given by engineers and integrations")
+    return code
 
 
 def _category(tx: Tx, code: str) -> Category:

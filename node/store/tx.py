@@ -85,10 +85,12 @@ _SQL_ACTOR = """
     JOIN api_tokens ON api_tokens.login = users.login
     WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
     AND users.active = :active"""
-_SQL_CATEGORY = """
-    SELECT code, name, ticket_type, impact, urgency, stop_trade, group_code
-    FROM categories WHERE code = :code"""
-_SQL_STORE = "SELECT code, name, region, timezone, tier FROM stores WHERE code = :code"
+_SQL_CATALOGUE = """
+    SELECT c.code, c.name, c.ticket_type, c.impact, c.urgency, c.stop_trade, c.group_code,
+           s.code, s.name, s.region, s.timezone, s.tier
+    FROM (SELECT 1 AS one) AS anchor
+    LEFT JOIN categories c ON c.code = :category
+    LEFT JOIN stores s ON s.code = :store"""
 _TICKET_COLUMNS = [column.key for column in _TICKET_FIELDS.values()] + [
     "request_id",
     "request_sha256",
@@ -146,8 +148,7 @@ class Tx:
         self._upsert(s.stores, row, ["code"])
 
     def store(self, code: str) -> Store | None:
-        row = self._fetchone(_SQL_STORE, {"code": code})
-        return None if row is None else Store(row[0], row[1], row[2], row[3], Tier(row[4]))
+        return self.category_and_store("", code)[1]
 
     def stores(self) -> list[Store]:
         return [_store(r) for r in self.conn.execute(select(s.stores).order_by(s.stores.c.code))]
@@ -176,19 +177,18 @@ class Tx:
         self._upsert(s.categories, row, ["code"])
 
     def category(self, code: str) -> Category | None:
-        row = self._fetchone(_SQL_CATEGORY, {"code": code})
-        if row is None:
-            return None
-        code, name, ticket_type, impact, urgency, stop_trade, group = row
-        return Category(
-            code,
-            name,
-            TicketType(ticket_type),
-            Level(impact),
-            Level(urgency),
-            bool(stop_trade),
-            group,
-        )
+        return self.category_and_store(code, "")[0]
+
+    def category_and_store(self, category: str, store: str) -> tuple[Category | None, Store | None]:
+        """A category and a store, read in one statement (filing a ticket needs both)."""
+        row = self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
+        code, name, ticket_type, impact, urgency, stop_trade, group = row[:7]
+        found = None
+        if code is not None:
+            kind, levels = TicketType(ticket_type), (Level(impact), Level(urgency))
+            found = Category(code, name, kind, *levels, stop_trade=bool(stop_trade), group=group)
+        code, name, region, timezone, tier = row[7:]
+        return found, None if code is None else Store(code, name, region, timezone, Tier(tier))
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
