@@ -140,14 +140,19 @@ def default_catalog() -> dict[str, object]:
     return tomllib.loads(text)
 
 
-@pytest.fixture
-def desk(db: Database, clock: FakeClock) -> Desk:
+def seed_desk(db: Database, clock: FakeClock) -> Desk:
+    """Fills an initialised database with the default catalogue, STORES and USERS."""
     admin = AdminService(db, clock)
     admin.load_catalog(default_catalog())
     admin.load_catalog(STORES)
     for login, role, store in USERS:
         admin.add_user(login, login.title(), role, store)
     return Desk(db, clock, TicketService(db, clock), admin)
+
+
+@pytest.fixture
+def desk(db: Database, clock: FakeClock) -> Desk:
+    return seed_desk(db, clock)
 
 
 class ServerThread:

@@ -29,19 +29,16 @@ from node.domain.ticket import (
     TicketDraft,
     TicketQuery,
 )
-from node.services.admin import AdminService
-from node.services.tickets import TicketService
 from node.store.database import Database
 from tests.conftest import (
     BACKENDS,
     PREFIX,
-    STORES,
     USERS,
     Api,
     Desk,
     FakeClock,
     ServerThread,
-    default_catalog,
+    seed_desk,
 )
 from tests.postgres import PostgresServer
 
@@ -84,14 +81,9 @@ def served(
         server: PostgresServer = request.getfixturevalue("postgres")
         url = server.create_database("test_api_matrix", template="hdx_template")
     db = Database(url)
-    clock = FakeClock()
-    admin = AdminService(db, clock)
-    admin.load_catalog(default_catalog())
-    admin.load_catalog(STORES)
-    for login, role, store in USERS:
-        admin.add_user(login, login.title(), role, store)
+    desk = seed_desk(db, FakeClock())
+    admin = desk.admin
     admin.add_user("carol", "Carol", Role.REQUESTER, "msk-001")
-    desk = Desk(db, clock, TicketService(db, clock), admin)
     tokens = {login: admin.create_token(login) for login, _, _ in USERS}
     tokens["revoked"] = admin.create_token("carol")
     admin.revoke_tokens("carol")

@@ -26,19 +26,15 @@ from cli.wiring import open_node
 from node.api.client import ApiError, HelpDeskClient
 from node.domain.roles import Role
 from node.domain.ticket import TicketDraft, TicketQuery
-from node.services.admin import AdminService
-from node.services.tickets import TicketService
 from node.store import migrate
 from node.store.database import Database
 from tests.conftest import (
     BACKENDS,
     PREFIX,
     STORES,
-    USERS,
-    Desk,
     FakeClock,
     ServerThread,
-    default_catalog,
+    seed_desk,
 )
 from tests.postgres import PostgresServer
 
@@ -240,16 +236,10 @@ def test_calls_fail_unavailable_while_postgres_is_down_and_work_again_after(
     db = Database(url)
     migrate.upgrade(db.engine)
     db.initialise(PREFIX, "retail")
-    clock = FakeClock()
-    admin = AdminService(db, clock)
-    admin.load_catalog(default_catalog())
-    admin.load_catalog(STORES)
-    for login, role, store in USERS:
-        admin.add_user(login, login.title(), role, store)
-    desk = Desk(db, clock, TicketService(db, clock), admin)
+    desk = seed_desk(db, FakeClock())
     server = ServerThread(desk)
-    anna = HelpDeskClient(server.target, admin.create_token("anna"), attempts=1)
-    ivan = HelpDeskClient(server.target, admin.create_token("ivan"), attempts=1)
+    anna = HelpDeskClient(server.target, desk.admin.create_token("anna"), attempts=1)
+    ivan = HelpDeskClient(server.target, desk.admin.create_token("ivan"), attempts=1)
     try:
         before = anna.create(TicketDraft(category="other", title="Door sticks")).ticket
         ivan.list_tickets()
