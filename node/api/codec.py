@@ -218,6 +218,26 @@ def identity_to_pb(user: User) -> pb.Identity:
     )
 
 
+def tickets_to_pb(tickets: list[pb.Ticket], next_page_token: str) -> pb.ListTicketsResponse:
+    return pb.ListTicketsResponse(tickets=tickets, next_page_token=next_page_token)
+
+
+def comments_to_pb(comments: Iterable[Comment]) -> pb.ListCommentsResponse:
+    return pb.ListCommentsResponse(comments=[comment_to_pb(c) for c in comments])
+
+
+def entries_to_pb(entries: Iterable[HistoryEntry]) -> pb.GetHistoryResponse:
+    return pb.GetHistoryResponse(entries=[history_to_pb(e) for e in entries])
+
+
+def event_to_pb(entry: HistoryEntry) -> pb.TicketEvent:
+    return pb.TicketEvent(entry=history_to_pb(entry))
+
+
+def categories_to_pb(categories: Iterable[Category]) -> pb.ListCategoriesResponse:
+    return pb.ListCategoriesResponse(categories=[category_to_pb(c) for c in categories])
+
+
 # -- client side: domain values in, requests out, responses back ---------------------
 
 

@@ -102,9 +102,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             tickets, token = self.tickets.list_tickets(
                 actor, query, include_closed=request.include_closed
             )
-            return pb.ListTicketsResponse(
-                tickets=[self._ticket(actor, t) for t in tickets], next_page_token=token
-            )
+            return codec.tickets_to_pb([self._ticket(actor, t) for t in tickets], token)
 
         return await self._run(context, use_case)
 
@@ -155,9 +153,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
     ) -> pb.ListCommentsResponse:
         return await self._run(
             context,
-            lambda a: pb.ListCommentsResponse(
-                comments=[codec.comment_to_pb(c) for c in self.tickets.comments(a, request.key)]
-            ),
+            lambda a: codec.comments_to_pb(self.tickets.comments(a, request.key)),
         )
 
     async def GetHistory(
@@ -165,9 +161,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
     ) -> pb.GetHistoryResponse:
         return await self._run(
             context,
-            lambda a: pb.GetHistoryResponse(
-                entries=[codec.history_to_pb(e) for e in self.tickets.history(a, request.key)]
-            ),
+            lambda a: codec.entries_to_pb(self.tickets.history(a, request.key)),
         )
 
     async def WatchTickets(
@@ -190,7 +184,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
                 position = cursor.position
                 events = await self._call(context, lambda: self.tickets.events(actor, cursor, key))
                 for entry in events:
-                    yield pb.TicketEvent(entry=codec.history_to_pb(entry))
+                    yield codec.event_to_pb(entry)
                 if cursor.position == position:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), WATCH_POLL_S)
@@ -202,9 +196,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
     ) -> pb.ListCategoriesResponse:
         return await self._run(
             context,
-            lambda _: pb.ListCategoriesResponse(
-                categories=[codec.category_to_pb(c) for c in self.admin.categories()]
-            ),
+            lambda _: codec.categories_to_pb(self.admin.categories()),
         )
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Context) -> pb.Identity:
