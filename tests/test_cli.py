@@ -440,3 +440,14 @@ def test_serve_stops_cleanly_on_sigterm(node: Node) -> None:
     log = node.server.log_path.read_text()
     assert "Traceback" not in log
     assert "ERROR" not in log
+
+
+def test_init_with_a_url_of_no_known_database_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "node"
+
+    line = one_error_line(
+        run("--data-dir", str(data_dir), "init", "--database-url", "nonsense://x")
+    )
+
+    assert line.startswith("hdx: error: database.url: not a database URL hdx can use")
+    assert not (data_dir / "hdx.toml").exists()

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from node.domain.errors import Unavailable
+from node.domain.errors import InvalidArgument, Unavailable
 from node.store import schema
 from node.store.tx import Tx
 
@@ -40,9 +40,16 @@ class Database:
     """
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
-        self.url = make_url(url)
+        try:
+            self.url = make_url(url)
+            self.engine: Engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size
+            )
+        except (ArgumentError, NoSuchModuleError) as error:
+            raise InvalidArgument(
+                "database.url", f"not a database URL hdx can use: {error}"
+            ) from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine: Engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
         self._writers: AbstractContextManager[object] = (
             threading.Lock() if self.is_sqlite else nullcontext()
         )
