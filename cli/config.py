@@ -18,6 +18,10 @@ from node.domain.errors import InvalidArgument
 CONFIG_FILE = "hdx.toml"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 
+SQLITE_WORKERS = 4
+"""Worker threads when the config names none and the database is SQLite: its writers take
+turns, and more threads only contend for the interpreter (PostgreSQL gets 16)."""
+
 DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "node": {"name": "hdx", "key_prefix": "HDX"},
     "database": {"url": ""},
@@ -82,7 +86,10 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
             ):
                 raise InvalidArgument(f"{section}.{key}", f"must be a {type(default).__name__}")
             values[section][key] = value
+    database_url = values["database"]["url"] or sqlite_url(data_dir)
     workers = values["api"]["workers"]
+    if "api.workers" not in origin and "workers" not in raw.get("api", {}):
+        workers = SQLITE_WORKERS if database_url.startswith("sqlite") else workers
     if workers < 1:
         raise InvalidArgument(origin.get("api.workers", "api.workers"), "must be at least 1")
     window = float(values["tickets"]["confirm_window_hours"])
@@ -96,7 +103,7 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
         data_dir=data_dir,
         node_name=values["node"]["name"],
         key_prefix=values["node"]["key_prefix"],
-        database_url=values["database"]["url"] or sqlite_url(data_dir),
+        database_url=database_url,
         listen=values["api"]["listen"],
         workers=workers,
         confirm_window_hours=window,
@@ -141,7 +148,9 @@ def render(name: str, key_prefix: str, database_url: str, listen: str) -> str:
         f"[node]\nname = {_quoted(name)}\nkey_prefix = {_quoted(key_prefix)}\n\n"
         "[database]\n# empty: the SQLite file hdx.db beside this file\n"
         f"url = {_quoted(database_url)}\n\n"
-        f"[api]\nlisten = {_quoted(listen)}\nworkers = 16\n\n"
+        f"[api]\nlisten = {_quoted(listen)}\n"
+        f"# threads running use cases; default {SQLITE_WORKERS} on SQLite, 16 on PostgreSQL\n"
+        "# workers = 16\n\n"
         "[tickets]\n# a resolved ticket closes by itself when the store has not answered in time\n"
         "confirm_window_hours = 72\n"
     )

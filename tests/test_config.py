@@ -337,3 +337,11 @@ def test_a_rendered_file_can_be_overridden_by_the_environment() -> None:
     assert config.listen == "0.0.0.0:7000"
     assert config.workers == 2
     assert config.node_name == "Node A"
+
+
+def test_without_a_worker_count_sqlite_gets_few_threads_and_postgresql_many() -> None:
+    postgres = '[database]\nurl = "postgresql+psycopg://hdx@/hdx"\n'
+    assert parse("").workers == configuration.SQLITE_WORKERS
+    assert parse(postgres).workers == 16
+    assert parse("", {"HDX_API_WORKERS": "12"}).workers == 12
+    assert parse("[api]\nworkers = 7\n").workers == 7
