@@ -39,6 +39,7 @@ from bench import bare_server
 from bench.load import CALL_TIMEOUT_S, Call, ClientPool, compare
 from bench.processes import ServerProcess, checked, hdx
 from bench.report import Result, Suite
+from cli.config import SQLITE_WORKERS
 from node.api.client import HelpDeskClient
 from node.domain.ticket import TicketDraft
 from tests.postgres import PostgresServer
@@ -49,8 +50,8 @@ WARMUP_S = 1.5
 WINDOW_S = 3.0
 ROUNDS = 2
 """Measuring windows per side; with ABBA order, 2 rounds give each side 2 windows."""
-WORKERS = 16
-"""The node's default api.workers; the bare server gets as many threads."""
+WORKERS = {"sqlite": SQLITE_WORKERS, "postgres": 16}
+"""The node's default api.workers per backend; the bare server gets as many threads."""
 MODES = {"seq": 1, "conc16": 16}
 BACKENDS = ("sqlite", "postgres")
 PREFIX = "RET"
@@ -145,8 +146,8 @@ def _start_node(stack: ExitStack, work: Path, database_url: str) -> tuple[Server
     return node, token
 
 
-def _start_bare(stack: ExitStack, work: Path, database: list[str]) -> ServerProcess:
-    argv = [sys.executable, "-m", "bench.bare_server", *database, "--workers", str(WORKERS)]
+def _start_bare(stack: ExitStack, work: Path, database: list[str], workers: int) -> ServerProcess:
+    argv = [sys.executable, "-m", "bench.bare_server", *database, "--workers", str(workers)]
     return stack.enter_context(ServerProcess("bare", argv, work))
 
 
@@ -156,7 +157,8 @@ def _sqlite() -> Iterator[Servers]:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hdx-bench-")))
         node, token = _start_node(stack, work, "")
         (work / "bare").mkdir()
-        bare = _start_bare(stack, work, ["--sqlite", str(work / "bare" / "bare.db")])
+        bare_db = str(work / "bare" / "bare.db")
+        bare = _start_bare(stack, work, ["--sqlite", bare_db], WORKERS["sqlite"])
         yield Servers(node, bare, token)
 
 
@@ -171,7 +173,7 @@ def _postgres() -> Iterator[Servers]:
         postgres.create_database("bare_bench")
         node, token = _start_node(stack, work, url)
         conninfo = f"host={postgres.socket_dir} user=postgres dbname=bare_bench"
-        bare = _start_bare(stack, work, ["--postgres", conninfo])
+        bare = _start_bare(stack, work, ["--postgres", conninfo], WORKERS["postgres"])
         yield Servers(node, bare, token)
 
 
