@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TypeVar
 
 import grpc
-from hdx.helpdesk.v1 import helpdesk_pb2 as pb
 from hdx.helpdesk.v1 import helpdesk_pb2_grpc
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -93,18 +92,18 @@ class HelpDeskClient:
         except grpc.RpcError as error:
             raise ApiError(error.code().name, error.details() or "") from None
 
-    def _view(self, message: pb.Ticket) -> TicketView:
-        ticket, transitions = codec.ticket_from_pb(message)
-        return TicketView(ticket, tuple(transitions))
+    def _ticket(self, method: Callable[..., codec.TicketMessage], request: object) -> TicketView:
+        """Calls a method that answers with a ticket."""
+        return _view(codec.ticket_from_pb(self._call(method, request)))
 
     def create(self, draft: TicketDraft) -> TicketView:
         """Files a ticket; a request id is made up when draft has none, so retries are safe."""
         if not draft.request_id:
             draft = replace(draft, request_id=uuid.uuid4().hex)
-        return self._view(self._call(self.stub.CreateTicket, codec.draft_to_pb(draft)))
+        return self._ticket(self.stub.CreateTicket, codec.draft_to_pb(draft))
 
     def get(self, key: str) -> TicketView:
-        return self._view(self._call(self.stub.GetTicket, pb.GetTicketRequest(key=key)))
+        return self._ticket(self.stub.GetTicket, codec.get_request(key))
 
     def list_tickets(
         self,
@@ -115,52 +114,53 @@ class HelpDeskClient:
     ) -> tuple[list[TicketView], str]:
         """One page of tickets in queue order and the token of the next ('' on the last)."""
         request = codec.query_to_pb(query, include_closed=include_closed, page_token=page_token)
-        response = self._call(self.stub.ListTickets, request)
-        return [self._view(t) for t in response.tickets], response.next_page_token
+        tickets, next_page_token = codec.tickets_from_pb(self._call(self.stub.ListTickets, request))
+        return [_view(codec.ticket_from_pb(t)) for t in tickets], next_page_token
 
     def update(self, key: str, patch: TicketPatch) -> TicketView:
-        return self._view(self._call(self.stub.UpdateTicket, codec.patch_to_pb(key, patch)))
+        return self._ticket(self.stub.UpdateTicket, codec.patch_to_pb(key, patch))
 
     def transition(self, key: str, transition: str, reason: str = "") -> TicketView:
-        request = pb.TransitionTicketRequest(key=key, transition=transition, reason=reason)
-        return self._view(self._call(self.stub.TransitionTicket, request))
+        request = codec.transition_request(key, transition, reason)
+        return self._ticket(self.stub.TransitionTicket, request)
 
     def assign(
         self, key: str, assignee: str = "", group: str = "", co_assignees: tuple[str, ...] = ()
     ) -> TicketView:
-        request = pb.AssignTicketRequest(
-            key=key, assignee=assignee, group=group, co_assignees=list(co_assignees)
-        )
-        return self._view(self._call(self.stub.AssignTicket, request))
+        request = codec.assign_request(key, assignee, group, co_assignees)
+        return self._ticket(self.stub.AssignTicket, request)
 
     def comment(self, key: str, body: str, visibility: Visibility = Visibility.PUBLIC) -> Comment:
-        request = pb.AddCommentRequest(
-            key=key, body=body, visibility=codec.visibility_to_pb(visibility)
-        )
+        request = codec.comment_request(key, body, visibility)
         return codec.comment_from_pb(self._call(self.stub.AddComment, request))
 
     def comments(self, key: str) -> list[Comment]:
-        response = self._call(self.stub.ListComments, pb.ListCommentsRequest(key=key))
-        return [codec.comment_from_pb(c) for c in response.comments]
+        return codec.comments_from_pb(
+            self._call(self.stub.ListComments, codec.comments_request(key))
+        )
 
     def history(self, key: str) -> list[HistoryEntry]:
-        response = self._call(self.stub.GetHistory, pb.GetHistoryRequest(key=key))
-        return [codec.history_from_pb(e) for e in response.entries]
+        return codec.entries_from_pb(self._call(self.stub.GetHistory, codec.history_request(key)))
 
     def categories(self) -> list[Category]:
-        response = self._call(self.stub.ListCategories, pb.ListCategoriesRequest())
-        return [codec.category_from_pb(c) for c in response.categories]
+        response = self._call(self.stub.ListCategories, codec.categories_request())
+        return codec.categories_from_pb(response)
 
     def whoami(self) -> User:
-        return codec.identity_from_pb(self._call(self.stub.WhoAmI, pb.WhoAmIRequest()))
+        return codec.identity_from_pb(self._call(self.stub.WhoAmI, codec.whoami_request()))
 
     def watch(self, after_event_id: int = 0, key: str = "") -> Iterator[HistoryEntry]:
         """Changes as they happen, until the caller stops iterating or closes the client."""
-        request = pb.WatchTicketsRequest(after_event_id=after_event_id, key=key)
+        request = codec.watch_request(after_event_id, key)
         try:
             for event in self.stub.WatchTickets(request, metadata=self.metadata):
-                yield codec.history_from_pb(event.entry)
+                yield codec.event_from_pb(event)
         except grpc.RpcError as error:
             if error.code() is grpc.StatusCode.CANCELLED:
                 return
             raise ApiError(error.code().name, error.details() or "") from None
+
+
+def _view(decoded: tuple[Ticket, list[str]]) -> TicketView:
+    ticket, transitions = decoded
+    return TicketView(ticket, tuple(transitions))

@@ -27,6 +27,9 @@ from node.domain.ticket import (
     Visibility,
 )
 
+TicketMessage = pb.Ticket
+"""The wire form of a ticket, for callers that pass it on to this module unopened."""
+
 E = TypeVar("E", bound=Enum)
 W = TypeVar("W", bound=int)
 
@@ -272,8 +275,64 @@ def query_to_pb(
     )
 
 
-def visibility_to_pb(visibility: Visibility) -> pb.Visibility.ValueType:
-    return _VISIBILITIES[visibility]
+def get_request(key: str) -> pb.GetTicketRequest:
+    return pb.GetTicketRequest(key=key)
+
+
+def transition_request(key: str, transition: str, reason: str) -> pb.TransitionTicketRequest:
+    return pb.TransitionTicketRequest(key=key, transition=transition, reason=reason)
+
+
+def assign_request(
+    key: str, assignee: str, group: str, co_assignees: Iterable[str]
+) -> pb.AssignTicketRequest:
+    return pb.AssignTicketRequest(
+        key=key, assignee=assignee, group=group, co_assignees=list(co_assignees)
+    )
+
+
+def comment_request(key: str, body: str, visibility: Visibility) -> pb.AddCommentRequest:
+    return pb.AddCommentRequest(key=key, body=body, visibility=_VISIBILITIES[visibility])
+
+
+def comments_request(key: str) -> pb.ListCommentsRequest:
+    return pb.ListCommentsRequest(key=key)
+
+
+def history_request(key: str) -> pb.GetHistoryRequest:
+    return pb.GetHistoryRequest(key=key)
+
+
+def categories_request() -> pb.ListCategoriesRequest:
+    return pb.ListCategoriesRequest()
+
+
+def whoami_request() -> pb.WhoAmIRequest:
+    return pb.WhoAmIRequest()
+
+
+def watch_request(after_event_id: int, key: str) -> pb.WatchTicketsRequest:
+    return pb.WatchTicketsRequest(after_event_id=after_event_id, key=key)
+
+
+def tickets_from_pb(response: pb.ListTicketsResponse) -> tuple[list[pb.Ticket], str]:
+    return list(response.tickets), response.next_page_token
+
+
+def comments_from_pb(response: pb.ListCommentsResponse) -> list[Comment]:
+    return [comment_from_pb(c) for c in response.comments]
+
+
+def entries_from_pb(response: pb.GetHistoryResponse) -> list[HistoryEntry]:
+    return [history_from_pb(e) for e in response.entries]
+
+
+def categories_from_pb(response: pb.ListCategoriesResponse) -> list[Category]:
+    return [category_from_pb(c) for c in response.categories]
+
+
+def event_from_pb(event: pb.TicketEvent) -> HistoryEntry:
+    return history_from_pb(event.entry)
 
 
 def ticket_from_pb(message: pb.Ticket) -> tuple[Ticket, list[str]]:
