@@ -16,25 +16,13 @@ transitions the caller may take instead.
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from node.domain import validation
 from node.domain.errors import FailedPrecondition, InvalidArgument
 from node.domain.roles import STAFF, Actor, Role
+from node.domain.status import FINAL_KINDS, StatusKind
 from node.domain.ticket import Change, Ticket
-
-
-class StatusKind(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING = "waiting"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-
-
-FINAL_KINDS = frozenset({StatusKind.CLOSED, StatusKind.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
