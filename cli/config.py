@@ -36,6 +36,7 @@ class Config:
 
     Attributes:
         workflow: the `[workflow]` table, if the file describes one.
+        sla: the `[sla]` table, if the file describes one.
     """
 
     data_dir: Path
@@ -46,6 +47,7 @@ class Config:
     workers: int
     confirm_window_hours: float
     workflow: Mapping[str, Any] | None = None
+    sla: Mapping[str, Any] | None = None
 
 
 def default_data_dir() -> Path:
@@ -96,9 +98,10 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
     if not 0 <= window <= 24 * 365:
         name = "tickets.confirm_window_hours"
         raise InvalidArgument(origin.get(name, name), "must be between 0 and 8760")
-    workflow = raw.get("workflow")
-    if workflow is not None and not isinstance(workflow, dict):
-        raise InvalidArgument("workflow", "must be a table")
+    workflow, sla = raw.get("workflow"), raw.get("sla")
+    for name, table in (("workflow", workflow), ("sla", sla)):
+        if table is not None and not isinstance(table, dict):
+            raise InvalidArgument(name, "must be a table")
     return Config(
         data_dir=data_dir,
         node_name=values["node"]["name"],
@@ -108,6 +111,7 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
         workers=workers,
         confirm_window_hours=window,
         workflow=workflow,
+        sla=sla,
     )
 
 

@@ -27,7 +27,7 @@ from node.api.client import ApiError, HelpDeskClient, TicketView
 from node.domain import validation
 from node.domain.errors import DomainError
 from node.domain.roles import Role
-from node.domain.ticket import Level, TicketDraft, TicketQuery, Visibility
+from node.domain.ticket import Level, Ticket, TicketDraft, TicketQuery, Visibility
 from node.store import migrate
 
 
@@ -274,10 +274,31 @@ def _level(name: str | None) -> Level | None:
 def _line(view: TicketView) -> str:
     t = view.ticket
     flag = "STOP " if t.stop_trade else "     "
+    due = f"{t.due_at:%m-%d %H:%M}Z" if t.due_at else "-"
     return (
-        f"{t.key:10} {t.priority.name} {flag}{t.status:18} {t.assignee or '-':12} "
-        f"{t.store:10} {t.title}"
+        f"{t.key:10} {t.priority.name} {flag}{t.status:18} {t.line:3} {due:12} "
+        f"{t.assignee or '-':12} {t.store:10} {t.title}"
     )
+
+
+def _minutes(seconds: float) -> str:
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    return f"{sign}{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def _print_clocks(ticket: Ticket) -> None:
+    """One line per SLA clock: due, remaining, paused, breached (business time)."""
+    if not ticket.clocks:
+        print(f"  SLA: {ticket.sla.policy or 'no policy applies'}")
+        return
+    print(f"  SLA {ticket.sla.policy or '(none now)'}:")
+    for c in ticket.clocks:
+        due = f"due {c.due_at:%Y-%m-%d %H:%M}Z" if c.due_at else f"{c.state}"
+        verdict = "BREACHED" if c.breached else "in time"
+        print(
+            f"    {c.timer:15} cycle {c.cycle} {due:24} remaining {_minutes(c.remaining_s):>8} "
+            f"paused {_minutes(c.paused_s):>7}  {verdict}"
+        )
 
 
 def _print_ticket(view: TicketView) -> None:
@@ -290,6 +311,7 @@ def _print_ticket(view: TicketView) -> None:
     print(f"  requester {t.requester}; created {t.created_at:%Y-%m-%d %H:%M:%S}Z")
     if t.co_assignees:
         print(f"  co-assignees {', '.join(sorted(t.co_assignees))}")
+    _print_clocks(t)
     print(f"  you may: {', '.join(view.transitions) or 'nothing'}")
 
 

@@ -1,25 +1,32 @@
 """Builds a node from its configuration and runs it: the one place that sees every layer."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+from adapters import calendars
 from cli.config import Config
 from node.api.server import start_server
-from node.domain.errors import DomainError
+from node.domain.calendar import Holidays
+from node.domain.errors import DomainError, InvalidArgument
+from node.domain.slapolicy import DEFAULT_SLA_CONFIG, SlaConfig
 from node.domain.workflow import DEFAULT_WORKFLOW, Workflow
 from node.services.admin import AdminService
 from node.services.clock import Clock, SystemClock
+from node.services.sla import SlaService
 from node.services.tickets import TicketService
 from node.store import migrate
 from node.store.database import Database
 
 log = logging.getLogger("hdx")
 HOUSEKEEPING_MAX_SLEEP_S = 60.0
-"""The longest the auto-close timer sleeps, so it notices what other processes resolved."""
+"""The longest a timer sleeps, so it notices what other processes of the node scheduled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +40,57 @@ def open_node(config: Config, clock: Clock | None = None) -> Node:
     """Opens the node's database and builds its services.
 
     Raises:
-        InvalidArgument: the config's workflow is malformed.
+        InvalidArgument: the config's workflow or SLA is malformed.
     """
     clock = clock or SystemClock()
     db = Database(config.database_url, pool_size=config.workers)
     workflow = Workflow.from_config(config.workflow) if config.workflow else DEFAULT_WORKFLOW
+    sla_table = config.sla if config.sla is not None else DEFAULT_SLA_CONFIG
+    sla = SlaService(
+        SlaConfig.from_config(sla_table, workflow.kinds),
+        workflow,
+        holidays(sla_table.get("holidays", {}), config.data_dir),
+    )
     tickets = TicketService(
         db,
         clock,
         workflow=workflow,
         confirm_window=timedelta(hours=config.confirm_window_hours),
+        sla=sla,
     )
     return Node(db, tickets, AdminService(db, clock))
+
+
+def holidays(table: object, data_dir: Path) -> dict[str, Holidays]:
+    """The holidays of each store region the `[sla.holidays]` table names.
+
+    Each region takes `country` (and `subdiv`, `years`) for the `holidays` package's
+    calendar, or `ical`, an iCalendar file (relative to the data directory).
+    """
+    if not isinstance(table, dict):
+        raise InvalidArgument("sla.holidays", "must be a table of regions")
+    found: dict[str, Holidays] = {}
+    for region, source in table.items():
+        where = f"sla.holidays.{region}"
+        if not isinstance(source, dict) or ("country" in source) == ("ical" in source):
+            raise InvalidArgument(where, "give either country (with years) or ical")
+        found[region] = _holidays(where, source, data_dir)
+    return found
+
+
+def _holidays(where: str, source: dict[str, Any], data_dir: Path) -> Holidays:
+    if "ical" in source:
+        path = data_dir / str(source["ical"])
+        try:
+            return calendars.from_ical(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            reason = f"cannot read {path}: {error.strerror}"
+            raise InvalidArgument(f"{where}.ical", reason) from None
+    years = source.get("years", [])
+    if not isinstance(years, list) or not all(isinstance(y, int) for y in years) or not years:
+        raise InvalidArgument(f"{where}.years", "must list the years to load, e.g. [2026, 2027]")
+    subdiv = source.get("subdiv")
+    return calendars.from_package(str(source["country"]), years, subdiv)
 
 
 def schema_problem(db: Database) -> str | None:
@@ -65,25 +111,58 @@ async def serve(node: Node, listen: str, workers: int, on_ready: Callable[[int],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    timers = asyncio.create_task(_auto_close(node.tickets))
+    tickets = node.tickets
+    wake = asyncio.Event()
+
+    def changed() -> None:
+        loop.call_soon_threadsafe(wake.set)
+
+    unsubscribe = tickets.feed.subscribe(changed)
+    timers = [
+        asyncio.create_task(
+            _timer("auto-close", tickets.close_confirmed, tickets.next_auto_close, tickets.clock)
+        ),
+        asyncio.create_task(
+            _timer("sla", tickets.fire_alarms, tickets.next_alarm, tickets.clock, wake)
+        ),
+    ]
     await stop.wait()
-    timers.cancel()
+    unsubscribe()
+    for timer in timers:
+        timer.cancel()
     await server.stop(grace=5)
     node.db.dispose()
 
 
-async def _auto_close(tickets: TicketService) -> None:
-    """Closes resolved tickets whose confirmation window ran out, at the instant it does."""
+async def _timer(
+    name: str,
+    run: Callable[[], int],
+    next_due: Callable[[], datetime | None],
+    clock: Clock,
+    wake: asyncio.Event | None = None,
+) -> None:
+    """Runs what is due (closing unconfirmed tickets, firing SLA alarms) at the instant it is.
+
+    It sleeps until the next due instant, at most `HOUSEKEEPING_MAX_SLEEP_S` so it
+    notices what other processes of the node scheduled, and wakes at once when wake
+    is set (by a change committed in this process, which may bring an instant nearer).
+    """
     while True:
+        if wake is not None:
+            wake.clear()
         try:
-            closed = await asyncio.to_thread(tickets.close_confirmed)
-            if closed:
-                log.info("closed %d resolved tickets nobody confirmed in time", closed)
-            due = await asyncio.to_thread(tickets.next_auto_close)
+            done = await asyncio.to_thread(run)
+            if done:
+                log.info("%s: handled %d tickets", name, done)
+            due = await asyncio.to_thread(next_due)
         except DomainError as error:
-            log.warning("auto-close: %s", error)
+            log.warning("%s: %s", name, error)
             due = None
         delay = HOUSEKEEPING_MAX_SLEEP_S
         if due is not None:
-            delay = min(delay, max((due - tickets.clock.now()).total_seconds(), 0.0))
-        await asyncio.sleep(delay)
+            delay = min(delay, max((due - clock.now()).total_seconds(), 0.0))
+        if wake is None:
+            await asyncio.sleep(delay)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), delay)

@@ -314,8 +314,12 @@ def test_a_bad_catalogue_is_refused_with_the_entry_named(node: Node, tmp_path: P
 def test_a_ticket_goes_from_filing_to_work_through_the_cli(node: Node) -> None:
     created = ok(node.as_user("anna", "create", "--category", "pos-down", "--title", "Till 1 dead"))
     first = created.splitlines()[0]
-    match = re.match(r"(SHP-\d+)\s+P1 STOP new\s+-\s+msk-001\s+Till 1 dead$", first)
+    match = re.match(
+        r"(SHP-\d+)\s+P1 STOP new\s+L1\s+\d\d-\d\d \d\d:\d\dZ\s+-\s+msk-001\s+Till 1 dead$", first
+    )
     assert match, created
+    assert re.search(r"first_response\s+cycle 1 due .*remaining\s+0h15m .* in time", created)
+    assert re.search(r"resolution\s+cycle 1 due .*remaining\s+4h00m .* in time", created)
     key = match.group(1)
     assert "category pos-down, type incident, impact critical, urgency critical, group pos" in (
         created
@@ -327,7 +331,10 @@ def test_a_ticket_goes_from_filing_to_work_through_the_cli(node: Node) -> None:
     assert any(line.startswith(key) and line.endswith("Till 1 dead") for line in listed)
 
     started = ok(node.quick("ivan", "transition", key, "start"))
-    assert re.match(rf"{key}\s+P1 STOP in_progress\s+ivan\s+msk-001\s+Till 1 dead", started)
+    assert re.match(
+        rf"{key}\s+P1 STOP in_progress\s+L1\s+\S+ \S+\s+ivan\s+msk-001\s+Till 1 dead", started
+    )
+    assert re.search(r"first_response\s+cycle 1 due", started)
     assert "you may: wait_requester, wait_partner, resolve" in started
 
     public = ok(node.quick("ivan", "comment", key, "A new till is on its way"))

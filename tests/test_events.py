@@ -110,13 +110,14 @@ def test_a_new_cursor_sees_only_changes_made_after_it(desk: Desk) -> None:
         (old.key, "title", "Renamed"),
         (new.key, "status", "new"),
         (new.key, "group", "pos"),
+        (new.key, "sla_policy", "stop-trade"),
     ]
     assert seen[0].actor == "ivan" and seen[0].store == "vvo-002"
     assert desk.tickets.events(ivan, cursor) == []
     # a cursor from an event id replays what followed it
     replay = desk.tickets.start_cursor(seen[0].id)
     assert desk.tickets.events(ivan, replay) == seen[1:]
-    assert desk.tickets.events(ivan, desk.tickets.start_cursor(1))[-3:] == seen
+    assert desk.tickets.events(ivan, desk.tickets.start_cursor(1))[-4:] == seen
 
 
 def test_a_requester_gets_only_their_stores_public_events(desk: Desk) -> None:

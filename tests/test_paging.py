@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from node.domain import paging
 from node.domain.errors import InvalidArgument
-from node.domain.ticket import Priority, QueuePosition
+from node.domain.ticket import FAR_FUTURE, Priority, QueuePosition
 
 offsets = st.one_of(
     st.just(UTC),
@@ -26,6 +26,7 @@ instants = st.datetimes(
 positions = st.builds(
     QueuePosition,
     stop_trade=st.booleans(),
+    due_at=st.one_of(instants, st.just(FAR_FUTURE)),
     priority=st.sampled_from(list(Priority)),
     created_at=instants,
     id=st.integers(min_value=0, max_value=2**63 - 1),
@@ -51,6 +52,7 @@ def test_a_token_gives_back_the_position_it_was_made_from(position: QueuePositio
     assert back.priority is position.priority
     assert back.id == position.id
     assert utc(back.created_at) == utc(position.created_at)
+    assert utc(back.due_at) == utc(position.due_at)
 
 
 @given(position=positions)
@@ -62,8 +64,16 @@ def test_a_token_is_url_safe(position: QueuePosition) -> None:
 
 @given(a=positions, b=positions)
 def test_different_positions_give_different_tokens(a: QueuePosition, b: QueuePosition) -> None:
-    same = (a.stop_trade, a.priority, a.id, utc(a.created_at), a.created_at.utcoffset()) == (
+    same = (
+        a.stop_trade,
+        utc(a.due_at),
+        a.priority,
+        a.id,
+        utc(a.created_at),
+        a.created_at.utcoffset(),
+    ) == (
         b.stop_trade,
+        utc(b.due_at),
         b.priority,
         b.id,
         utc(b.created_at),
@@ -157,11 +167,11 @@ def test_tokens_this_node_did_not_give_out_are_refused(token: str) -> None:
 def test_a_position_after_another_in_queue_order_survives_the_trip() -> None:
     """The fields the queue is ordered by come back in the same order."""
     at = datetime(2026, 11, 23, 9, 12, tzinfo=UTC)
-    first = QueuePosition(True, Priority.P1, at, 7)
-    later = QueuePosition(False, Priority.P3, at + timedelta(microseconds=1), 8)
+    first = QueuePosition(True, at + timedelta(hours=4), Priority.P1, at, 7)
+    later = QueuePosition(False, FAR_FUTURE, Priority.P3, at + timedelta(microseconds=1), 8)
 
-    def key(p: QueuePosition) -> tuple[bool, int, datetime, int]:
-        return (not p.stop_trade, int(p.priority), p.created_at, p.id)
+    def key(p: QueuePosition) -> tuple[bool, datetime, int, datetime, int]:
+        return (not p.stop_trade, p.due_at, int(p.priority), p.created_at, p.id)
 
     a, b = paging.decode(paging.encode(first)), paging.decode(paging.encode(later))
     assert key(a) < key(b)

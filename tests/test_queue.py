@@ -1,13 +1,21 @@
 """The engineers' queue: order, paging and filters of TicketService.list_tickets."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from node.domain import paging
 from node.domain.errors import InvalidArgument
 from node.domain.roles import Actor
-from node.domain.ticket import Level, Priority, Ticket, TicketDraft, TicketPatch, TicketQuery
+from node.domain.ticket import (
+    FAR_FUTURE,
+    Level,
+    Priority,
+    Ticket,
+    TicketDraft,
+    TicketPatch,
+    TicketQuery,
+)
 from tests.conftest import Desk
 
 
@@ -29,31 +37,31 @@ def queue(desk: Desk, actor: Actor, query: TicketQuery, *, closed: bool = False)
     return [t.key for t in tickets]
 
 
-def queue_order(ticket: Ticket) -> tuple[bool, int, object, int]:
-    return (not ticket.stop_trade, int(ticket.priority), ticket.created_at, ticket.id)
+def queue_order(ticket: Ticket) -> tuple[bool, datetime, int, datetime, int]:
+    due_at = ticket.due_at or FAR_FUTURE
+    return (not ticket.stop_trade, due_at, int(ticket.priority), ticket.created_at, ticket.id)
 
 
-def test_the_queue_puts_stop_trade_first_then_priority_then_age(desk: Desk) -> None:
+def test_the_queue_puts_stop_trade_first_then_the_nearest_deadline(desk: Desk) -> None:
     minute = timedelta(minutes=1)
-    old_scales = file(desk, "scales")  # P3
+    created = desk.clock.now()  # Monday 09:12 UTC: 12:12 in Moscow, 19:12 in Vladivostok
+    network = file(desk, "network-down")  # P2 in Vladivostok, after hours: respond in 1 h
+    scales = file(desk, "scales", login="anna")  # P3 in Moscow, open: respond in 4 h
     desk.clock.advance(minute)
-    network = file(desk, "network-down")  # P2
+    terminal = file(desk, "card-terminal")  # stop-trade: respond in 15 min, round the clock
     desk.clock.advance(minute)
-    terminal = file(desk, "card-terminal")  # stop-trade, P1 ...
-    desk.clock.advance(minute)
-    critical = file(desk, "other", impact=Level.CRITICAL, urgency=Level.CRITICAL)  # P1
-    desk.clock.advance(minute)
-    pos = file(desk, "pos-down")  # stop-trade, P1
-    desk.clock.advance(minute)
-    new_scales = file(desk, "scales")  # P3
-    desk.clock.advance(minute)
-    access = file(desk, "access")  # P4
-    # ... lowered by hand: still ahead of every ticket that does not stop trade
+    pos = file(desk, "pos-down")  # stop-trade
+    access = file(desk, "access", login="anna")  # P3 in Moscow (a flagship): 4 h
+    # lowered by hand: still ahead of every ticket that does not stop trade
     desk.tickets.update(desk.actor("sergey"), terminal.key, TicketPatch(priority=Priority.P3))
 
-    expected = [pos, terminal, critical, network, old_scales, new_scales, access]
+    assert network.due_at == datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # Tuesday 10:00 local
+    assert scales.due_at == created + timedelta(hours=4)
+    assert terminal.due_at == created + minute + timedelta(minutes=15)
+    assert access.due_at == created + 2 * minute + timedelta(hours=4)
+    expected = [terminal, pos, scales, access, network]
     assert queue(desk, desk.actor("ivan"), TicketQuery()) == [t.key for t in expected]
-    assert queue(desk, desk.actor("boris"), TicketQuery()) == [t.key for t in expected]
+    assert queue(desk, desk.actor("boris"), TicketQuery()) == [terminal.key, pos.key, network.key]
 
 
 def test_paging_returns_every_ticket_once_in_queue_order(desk: Desk) -> None:

@@ -137,6 +137,7 @@ def test_creation_is_recorded_in_history_with_actor_and_time(desk: Desk) -> None
     assert changes(history) == [
         ("anna", "created", "status", "", "new"),
         ("anna", "assigned", "group", "", "pos"),
+        ("anna", "sla", "sla_policy", "", "stop-trade"),
     ]
     assert all(e.at == desk.clock.now() and e.ticket_key == ticket.key for e in history)
     assert all(e.store == "msk-001" for e in history)
@@ -202,7 +203,7 @@ def test_a_retried_create_returns_the_same_ticket(desk: Desk) -> None:
     assert again.key == first.key
     assert again.created_at == first.created_at
     assert ticket_rows(desk.db) == 1
-    assert len(desk.tickets.history(desk.actor("ivan"), first.key)) == 2
+    assert len(desk.tickets.history(desk.actor("ivan"), first.key)) == 3
 
 
 def test_a_request_id_reused_for_other_content_is_refused(desk: Desk) -> None:
@@ -248,7 +249,7 @@ def test_concurrent_creates_with_one_request_id_file_one_ticket(desk: Desk) -> N
     assert len(keys) == threads
     assert len(set(keys)) == 1
     assert ticket_rows(desk.db) == 1
-    assert len(desk.tickets.history(desk.actor("ivan"), keys[0])) == 2
+    assert len(desk.tickets.history(desk.actor("ivan"), keys[0])) == 3
 
 
 # -- rules of the field ------------------------------------------------------------
@@ -428,13 +429,14 @@ def test_every_change_is_in_history_with_who_when_and_before_after(desk: Desk) -
     assert changes(history) == [
         ("boris", "created", "status", "", "new"),
         ("boris", "assigned", "group", "", "facilities"),
+        ("boris", "sla", "sla_policy", "", "p3"),
         ("sergey", "assigned", "assignee", "", "ivan"),
         ("ivan", "updated", "title", "scales at boris", "Scales at checkout 2"),
         ("ivan", "transition", "status", "new", "in_progress"),
         ("boris", "commented", "public", "", "any news?"),
         ("ivan", "transition", "status", "in_progress", "resolved"),
     ]
-    assert [e.at for e in history] == [created, created, *times]
+    assert [e.at for e in history] == [created, created, created, *times]
     assert [e.id for e in history] == sorted({e.id for e in history})
     final = desk.tickets.get(desk.actor("ivan"), ticket.key)
     assert final.updated_at == times[-1]
@@ -443,18 +445,18 @@ def test_every_change_is_in_history_with_who_when_and_before_after(desk: Desk) -
 # -- update and assign -------------------------------------------------------------
 
 
-def test_agents_may_not_set_priority_by_hand(desk: Desk) -> None:
+def test_agents_adjust_priority_by_hand_and_the_sla_policy_follows(desk: Desk) -> None:
     ticket = file(desk, "boris", "scales")
-    with pytest.raises(PermissionDenied, match="priority"):
-        desk.tickets.update(desk.actor("ivan"), ticket.key, TicketPatch(priority=Priority.P1))
-    assert desk.tickets.get(desk.actor("ivan"), ticket.key).priority is Priority.P3
-    raised = desk.tickets.update(
-        desk.actor("sergey"), ticket.key, TicketPatch(priority=Priority.P1)
-    )
+    assert (ticket.priority, ticket.sla.policy) == (Priority.P3, "p3")
+    raised = desk.tickets.update(desk.actor("ivan"), ticket.key, TicketPatch(priority=Priority.P1))
     assert raised.priority is Priority.P1
-    assert desk.tickets.get(desk.actor("ivan"), ticket.key).priority is Priority.P1
-    last = desk.tickets.history(desk.actor("ivan"), ticket.key)[-1]
-    assert changes([last]) == [("sergey", "updated", "priority", "P3", "P1")]
+    stored = desk.tickets.get(desk.actor("ivan"), ticket.key)
+    assert (stored.priority, stored.sla.policy) == (Priority.P1, "p1")
+    history = desk.tickets.history(desk.actor("ivan"), ticket.key)
+    assert changes(history[-2:]) == [
+        ("ivan", "updated", "priority", "P3", "P1"),
+        ("ivan", "sla", "sla_policy", "p3", "p1"),
+    ]
 
 
 def test_store_staff_and_systems_may_not_edit_or_assign(desk: Desk) -> None:
@@ -496,7 +498,7 @@ def test_a_category_change_updates_stop_trade_and_priority(desk: Desk) -> None:
     assert (stored.stop_trade, stored.priority) == (True, Priority.P1)
     back = desk.tickets.update(ivan, ticket.key, TicketPatch(category="other"))
     assert (back.stop_trade, back.priority) == (False, Priority.P3)
-    assert changes(desk.tickets.history(ivan, ticket.key)[2:6]) == [
+    assert changes(desk.tickets.history(ivan, ticket.key)[3:7]) == [
         ("ivan", "updated", "category", "scales", "pos-down"),
         ("ivan", "updated", "stop_trade", "False", "True"),
         ("ivan", "assigned", "group", "facilities", "pos"),
@@ -531,7 +533,7 @@ def test_assign_sets_assignee_group_and_co_assignees(desk: Desk) -> None:
         "it",
         frozenset({"olga"}),
     )
-    assert changes(desk.tickets.history(sergey, ticket.key)[2:]) == [
+    assert changes(desk.tickets.history(sergey, ticket.key)[3:]) == [
         ("sergey", "assigned", "assignee", "", "ivan"),
         ("sergey", "assigned", "group", "facilities", "it"),
         ("sergey", "assigned", "co_assignees", "", "olga"),
@@ -570,7 +572,7 @@ def test_assignees_must_be_active_engineers_and_groups_known(desk: Desk) -> None
     assert refused.value.field == "group"
     stored = desk.tickets.get(desk.actor("ivan"), ticket.key)
     assert (stored.assignee, stored.group, stored.co_assignees) == (None, "facilities", frozenset())
-    assert len(desk.tickets.history(desk.actor("ivan"), ticket.key)) == 2
+    assert len(desk.tickets.history(desk.actor("ivan"), ticket.key)) == 3
     # a supervisor and an admin may be assigned as well as agents
     assigned = desk.tickets.assign(
         desk.actor("sergey"), ticket.key, "sergey", None, frozenset({"admin", "ivan"})

@@ -81,7 +81,7 @@ def test_a_create_that_fails_half_way_files_nothing(
     # the request id was not used up: the retry files the ticket
     ticket = file(desk, request_id="r-1")
     assert count(desk.db, schema.tickets) == 1
-    assert len(desk.tickets.history(desk.actor("ivan"), ticket.key)) == 2
+    assert len(desk.tickets.history(desk.actor("ivan"), ticket.key)) == 3
 
 
 def test_changes_that_fail_half_way_change_nothing(

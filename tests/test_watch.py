@@ -158,7 +158,7 @@ def test_a_change_committed_by_another_process_of_the_node_reaches_a_watcher(api
         assert (event.ticket_key, event.actor, event.action, event.after) == (
             ticket.key,
             "olga",
-            "commented",
+            "replied",
             "on my way",
         )
 
@@ -211,9 +211,9 @@ def test_a_requester_watch_shows_no_internal_notes_and_no_other_store(api: Api) 
 
         seen = watcher.take(3)
         assert [(e.ticket_key, e.action, e.field, e.after) for e in seen] == [
-            (own.key, "commented", "public", "we come tomorrow"),
+            (own.key, "replied", "public", "we come tomorrow"),
             (own.key, "assigned", "assignee", "olga"),
-            (own.key, "commented", "public", "done, please check"),
+            (own.key, "replied", "public", "done, please check"),
         ]
         # the stream holds nothing else: the next entry it shows is the next visible change
         api["ivan"].comment(own.key, "SECRET: closing note", Visibility.INTERNAL)

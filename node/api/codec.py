@@ -11,6 +11,7 @@ from hdx.helpdesk.v1 import helpdesk_pb2 as pb
 from node.domain import paging, validation
 from node.domain.errors import InvalidArgument
 from node.domain.roles import Role
+from node.domain.sla import ClockState, ClockView, TicketSla, Timer
 from node.domain.ticket import (
     Category,
     Change,
@@ -176,6 +177,27 @@ def ticket_to_pb(ticket: Ticket, transitions: Iterable[str]) -> pb.Ticket:
         resolved_at=_timestamp(ticket.resolved_at),
         closed_at=_timestamp(ticket.closed_at),
         transitions=list(transitions),
+        line=ticket.line,
+        sla_policy=ticket.sla.policy,
+        due_at=_timestamp(ticket.due_at),
+        clocks=[_clock_to_pb(clock) for clock in ticket.clocks],
+    )
+
+
+def _clock_to_pb(clock: ClockView) -> pb.Clock:
+    return pb.Clock(
+        timer=clock.timer.value,
+        cycle=clock.cycle,
+        policy=clock.policy,
+        state=clock.state.value,
+        target_seconds=clock.target_s,
+        elapsed_seconds=clock.elapsed_s,
+        remaining_seconds=clock.remaining_s,
+        paused_seconds=clock.paused_s,
+        breached=clock.breached,
+        started_at=_timestamp(clock.started_at),
+        due_at=_timestamp(clock.due_at),
+        ended_at=_timestamp(clock.ended_at),
     )
 
 
@@ -358,8 +380,27 @@ def ticket_from_pb(message: pb.Ticket) -> tuple[Ticket, list[str]]:
         co_assignees=frozenset(message.co_assignees),
         resolved_at=_instant(message.resolved_at, message.HasField("resolved_at")),
         closed_at=_instant(message.closed_at, message.HasField("closed_at")),
+        line=message.line,
+        sla=TicketSla(status=message.status, policy=message.sla_policy),
+        due_at=_instant(message.due_at, message.HasField("due_at")),
+        clocks=tuple(_clock_from_pb(clock) for clock in message.clocks),
     )
     return ticket, list(message.transitions)
+
+
+def _clock_from_pb(message: pb.Clock) -> ClockView:
+    return ClockView(
+        timer=Timer(message.timer),
+        cycle=message.cycle,
+        policy=message.policy,
+        state=ClockState(message.state),
+        target_s=message.target_seconds,
+        elapsed_s=message.elapsed_seconds,
+        paused_s=message.paused_seconds,
+        started_at=message.started_at.ToDatetime(tzinfo=UTC),
+        due_at=_instant(message.due_at, message.HasField("due_at")),
+        ended_at=_instant(message.ended_at, message.HasField("ended_at")),
+    )
 
 
 def comment_from_pb(message: pb.Comment) -> Comment:

@@ -6,10 +6,14 @@ the same transaction as the ticket itself.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
 from node.domain.roles import Role
+from node.domain.sla import ClockView, TicketSla
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+"""Where a ticket no clock runs for queues: after every deadline."""
 
 
 class TicketType(StrEnum):
@@ -156,6 +160,11 @@ class Ticket:
         id: the node-local number; the human key is the node prefix and this number.
         status: a status name of the node's workflow.
         co_assignees: engineers who share the work and may resolve too.
+        line: the support line working it (L1, L2, L3).
+        sla: its SLA state, kept by the SLA service.
+        due_at: the nearest deadline of its running clocks, None when none runs.
+        alarm_at: when its next SLA warning or breach fires, None when none will.
+        clocks: its clocks as they stood when it was read.
     """
 
     id: int
@@ -178,6 +187,11 @@ class Ticket:
     co_assignees: frozenset[str] = field(default_factory=frozenset)
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    line: str = "L1"
+    sla: TicketSla = field(default_factory=TicketSla)
+    due_at: datetime | None = None
+    alarm_at: datetime | None = None
+    clocks: tuple[ClockView, ...] = ()
 
     def set(self, action: str, name: str, value: object) -> list[Change]:
         """Sets one field, returning the change made (none if the value is the same)."""
@@ -194,16 +208,22 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class QueuePosition:
-    """Where a ticket stands in queue order: stop-trade first, then priority, then age."""
+    """Where a ticket stands in queue order.
+
+    Stop-trade first, then the nearest deadline (tickets no clock runs for last),
+    then priority, then age.
+    """
 
     stop_trade: bool
+    due_at: datetime
     priority: Priority
     created_at: datetime
     id: int
 
     @classmethod
     def of(cls, ticket: Ticket) -> "QueuePosition":
-        return cls(ticket.stop_trade, ticket.priority, ticket.created_at, ticket.id)
+        due_at = ticket.due_at or FAR_FUTURE
+        return cls(ticket.stop_trade, due_at, ticket.priority, ticket.created_at, ticket.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ from node.domain.errors import (
 )
 from node.domain.priority import DEFAULT_MATRIX, PriorityMatrix
 from node.domain.roles import STAFF, SYSTEM_ACTOR, Actor, Role
+from node.domain.sla import REPLIED
+from node.domain.slapolicy import DEFAULT_SLA_CONFIG, SlaConfig
+from node.domain.status import FINAL_KINDS, StatusKind
 from node.domain.ticket import (
     Category,
     Change,
@@ -28,9 +31,10 @@ from node.domain.ticket import (
     Tier,
     Visibility,
 )
-from node.domain.workflow import DEFAULT_WORKFLOW, FINAL_KINDS, StatusKind, Workflow
+from node.domain.workflow import DEFAULT_WORKFLOW, Workflow
 from node.services.changes import ChangeFeed, EventCursor
 from node.services.clock import Clock
+from node.services.sla import SlaService
 from node.store.database import Database
 from node.store.tx import Tx
 
@@ -51,6 +55,7 @@ class TicketService:
         matrix: priority at registration.
         confirm_window: how long a resolved ticket waits for the requester before it closes.
         feed: told after every committed change.
+        sla: policies and clocks; the default SLA when not given.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class TicketService:
         matrix: PriorityMatrix = DEFAULT_MATRIX,
         confirm_window: timedelta = DEFAULT_CONFIRM_WINDOW,
         feed: ChangeFeed | None = None,
+        sla: SlaService | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -69,6 +75,9 @@ class TicketService:
         self.matrix = matrix
         self.confirm_window = confirm_window
         self.feed = feed or ChangeFeed()
+        self.sla = sla or SlaService(
+            SlaConfig.from_config(DEFAULT_SLA_CONFIG, workflow.kinds), workflow
+        )
 
     # -- filing and reading ------------------------------------------------------
 
@@ -116,7 +125,9 @@ class TicketService:
                 created_at=now,
                 updated_at=now,
                 group=category.group,
+                line=self.sla.config.escalation.first_line,
             )
+            sla_changes = self.sla.start(ticket, store, now)
             ticket_id = tx.insert_ticket(ticket, request_id, fingerprint)
             if ticket_id is None:
                 return self._earlier(tx, requester, request_id, fingerprint)
@@ -124,13 +135,17 @@ class TicketService:
             changes = [Change("created", "status", "", ticket.status)]
             if ticket.group:
                 changes.append(Change("assigned", "group", "", ticket.group))
-            tx.add_history(ticket_id, now, actor.login, changes)
+            tx.add_history(ticket_id, now, actor.login, changes + sla_changes)
             tx.after_commit(self.feed.publish)
+        self.sla.show_live(ticket, store, now)
         return ticket
 
     def get(self, actor: Actor, key: str) -> Ticket:
+        """The ticket with its clocks, finished ones included."""
         with self.db.read() as tx:
-            return self._visible(tx, actor, key)
+            ticket = self._visible(tx, actor, key)
+            self.sla.show(tx, [ticket], self.clock.now(), finished=True)
+            return ticket
 
     def list_tickets(
         self, actor: Actor, query: TicketQuery, *, include_closed: bool
@@ -150,10 +165,10 @@ class TicketService:
             raise InvalidArgument("statuses", f"unknown status {unknown[0]!r}")
         with self.db.read() as tx:
             tickets = tx.list_tickets(replace(query, limit=query.limit + 1))
-        if len(tickets) <= query.limit:
-            return tickets, ""
-        tickets = tickets[: query.limit]
-        return tickets, paging.encode(QueuePosition.of(tickets[-1]))
+            more = len(tickets) > query.limit
+            tickets = tickets[: query.limit]
+            self.sla.show(tx, tickets, self.clock.now(), finished=False)
+        return tickets, paging.encode(QueuePosition.of(tickets[-1])) if more else ""
 
     def transitions(self, actor: Actor, ticket: Ticket) -> list[str]:
         """Names of the transitions actor may take on ticket now."""
@@ -165,13 +180,11 @@ class TicketService:
         """Changes the fields set in patch.
 
         Raises:
-            PermissionDenied: not staff, or an agent setting priority by hand.
+            PermissionDenied: not staff.
             FailedPrecondition: the ticket is closed or cancelled.
         """
         if not actor.is_staff:
             raise PermissionDenied(f"{actor.role} may not edit tickets; add a comment instead")
-        if patch.priority is not None and actor.role is Role.AGENT:
-            raise PermissionDenied("priority: only supervisors and admins set it by hand")
         with self.db.write() as tx:
             ticket = self._for_change(tx, actor, key)
             changes: list[Change] = []
@@ -203,6 +216,7 @@ class TicketService:
                 )
                 changes += ticket.set("updated", "priority", priority)
             self._commit_changes(tx, actor, ticket, changes)
+            self._show(tx, ticket)
         return ticket
 
     def transition(self, actor: Actor, key: str, name: str, reason: str) -> Ticket:
@@ -212,6 +226,7 @@ class TicketService:
             ticket = self._visible(tx, actor, key, for_update=True)
             changes = self.workflow.apply(ticket, actor, name, reason, now)
             self._commit_changes(tx, actor, ticket, changes)
+            self._show(tx, ticket)
         return ticket
 
     def assign(
@@ -244,6 +259,7 @@ class TicketService:
                 changes += ticket.set("assigned", "group", group)
             changes += ticket.set("assigned", "co_assignees", co_assignees)
             self._commit_changes(tx, actor, ticket, changes)
+            self._show(tx, ticket)
         return ticket
 
     def comment(self, actor: Actor, key: str, body: str, visibility: Visibility) -> Comment:
@@ -258,11 +274,10 @@ class TicketService:
             self._require_open(ticket)
             comment = tx.add_comment(ticket.id, actor.login, visibility, body, now)
             excerpt = body if len(body) <= COMMENT_EXCERPT else body[: COMMENT_EXCERPT - 1] + "…"
-            change = Change("commented", visibility.value, "", excerpt, internal)
-            ticket.updated_at = now
-            tx.save_ticket(ticket)
-            tx.add_history(ticket.id, now, actor.login, [change])
-            tx.after_commit(self.feed.publish)
+            action = REPLIED if actor.is_staff and not internal else "commented"
+            self._commit_changes(
+                tx, actor, ticket, [Change(action, visibility.value, "", excerpt, internal)]
+            )
         return comment
 
     def close_confirmed(self) -> int:
@@ -287,6 +302,24 @@ class TicketService:
                 self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
                 closed += 1
         return closed
+
+    def fire_alarms(self) -> int:
+        """Fires the SLA alarms due now and acts on the escalation map; returns how many
+        tickets were escalated."""
+        now = self.clock.now()
+        with self.db.write() as tx:
+            ticket_ids = tx.alarmed(now, AUTO_CLOSE_BATCH)
+            for ticket_id in ticket_ids:
+                ticket = tx.ticket(ticket_id, for_update=True)
+                assert ticket is not None
+                changes = self.sla.escalate(tx, ticket, now)
+                self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
+        return len(ticket_ids)
+
+    def next_alarm(self) -> datetime | None:
+        """When the earliest SLA alarm is due, if any clock will raise one."""
+        with self.db.read() as tx:
+            return tx.earliest_alarm()
 
     def next_auto_close(self) -> datetime | None:
         """When the earliest resolved ticket's confirmation window ends, if any is resolved."""
@@ -360,10 +393,15 @@ class TicketService:
                 f"ticket {ticket.key} is {ticket.status}: it changes only after an admin reopens it"
             )
 
+    def _show(self, tx: Tx, ticket: Ticket) -> None:
+        """Sets the live clocks of a ticket a use case changes and returns."""
+        self.sla.show(tx, [ticket], self.clock.now(), finished=False)
+
     def _commit_changes(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
         if not changes:
             return
         ticket.updated_at = self.clock.now()
+        changes = changes + self.sla.follow(tx, ticket, changes, ticket.updated_at)
         tx.save_ticket(ticket)
         tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
         tx.after_commit(self.feed.publish)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,8 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+FAR_FUTURE_SQL = "9999-12-31 00:00:00"
 
 settings = Table(
     "node_settings",
@@ -133,11 +136,17 @@ tickets = Table(
     Column("closed_at", UtcDateTime, nullable=True),
     Column("request_id", String(128), nullable=True),
     Column("request_sha256", String(64), nullable=True),
+    Column("line", String(64), nullable=False, server_default="L1"),
+    Column("sla_policy", String(64), nullable=False, server_default=""),
+    Column("sla_state", Text, nullable=False, server_default=""),
+    Column("due_at", UtcDateTime, nullable=False, server_default=FAR_FUTURE_SQL),
+    Column("alarm_at", UtcDateTime, nullable=True),
     UniqueConstraint("requester", "request_id"),
     Index(None, "status"),
     Index(None, "store_code"),
     Index(None, "assignee"),
-    Index("ix_tickets_queue", "stop_trade", "priority", "created_at", "id"),
+    Index(None, "alarm_at"),
+    Index("ix_tickets_queue", "stop_trade", "due_at", "priority", "created_at", "id"),
 )
 
 co_assignees = Table(
@@ -171,3 +180,34 @@ history = Table(
     Column("after", Text, nullable=False),
     Column("internal", Boolean, nullable=False),
 )
+
+sla_results = Table(
+    "sla_results",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("timer", String(32), nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("target_minutes", Float, nullable=False),
+    Column("elapsed_minutes", Float, nullable=False),
+    Column("paused_minutes", Float, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=False),
+)
+"""Finished SLA clocks, durations in business minutes, for reports."""
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("recipient", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+)
+"""Messages to people (SLA warnings and breaches), kept until an adapter delivers them."""

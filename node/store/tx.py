@@ -24,7 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from node.domain.roles import Actor, Role
+from node.domain.sla import POLICY_FIELD, REPLIED, ClockState, ClockView, Timer
 from node.domain.ticket import (
+    FAR_FUTURE,
     Category,
     Change,
     Comment,
@@ -42,6 +44,7 @@ from node.domain.ticket import (
     Visibility,
 )
 from node.store import schema as s
+from node.store import slastate
 
 _TICKET_FIELDS = {
     "title": s.tickets.c.title,
@@ -61,8 +64,12 @@ _TICKET_FIELDS = {
     "group": s.tickets.c.group_code,
     "resolved_at": s.tickets.c.resolved_at,
     "closed_at": s.tickets.c.closed_at,
+    "line": s.tickets.c.line,
+    "alarm_at": s.tickets.c.alarm_at,
 }
-"""Ticket attribute → column, for every stored attribute but id and co-assignees."""
+"""Ticket attribute → column, for the attributes stored as they are."""
+_SLA_COLUMNS = ["due_at", "sla_policy", "sla_state"]
+"""Columns of what the ticket holds of its SLA."""
 
 # Statements of the hot paths, built once: building a statement costs more than running it.
 _GROUP = select(s.groups).where(s.groups.c.code == bindparam("code"))
@@ -92,6 +99,7 @@ _SQL_CATALOGUE = """
     LEFT JOIN categories c ON c.code = :category
     LEFT JOIN stores s ON s.code = :store"""
 _TICKET_COLUMNS = [column.key for column in _TICKET_FIELDS.values()] + [
+    *_SLA_COLUMNS,
     "request_id",
     "request_sha256",
 ]
@@ -246,7 +254,7 @@ class Tx:
         values = _ticket_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
-        for name in ("created_at", "updated_at", "resolved_at", "closed_at"):
+        for name in ("created_at", "updated_at", "resolved_at", "closed_at", "due_at", "alarm_at"):
             values[name] = self._instant(values[name])
         row = self._fetchone(_SQL_INSERT_TICKET, values)
         ticket_id: int | None = None if row is None else row[0]
@@ -305,7 +313,7 @@ class Tx:
         rows = self.conn.execute(
             select(s.tickets)
             .where(*conditions)
-            .order_by(t.stop_trade.desc(), t.priority, t.created_at, t.id)
+            .order_by(t.stop_trade.desc(), t.due_at, t.priority, t.created_at, t.id)
             .limit(query.limit)
         ).all()
         co = self._co_assignees([r.id for r in rows])
@@ -328,6 +336,106 @@ class Tx:
             select(func.min(t.resolved_at)).where(t.status.in_(statuses))
         )
         return earliest
+
+    # -- SLA ---------------------------------------------------------------------
+
+    def alarmed(self, now: datetime, limit: int) -> list[int]:
+        """Ids of tickets with an SLA alarm due at now, earliest first, locked for this
+        transaction; on PostgreSQL those another transaction holds are skipped, so
+        several processes share the work without doing any of it twice."""
+        t = s.tickets.c
+        query = (
+            select(t.id)
+            .where(t.alarm_at <= now)
+            .order_by(t.alarm_at, t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self.conn.scalars(query))
+
+    def earliest_alarm(self) -> datetime | None:
+        earliest: datetime | None = self.conn.scalar(select(func.min(s.tickets.c.alarm_at)))
+        return earliest
+
+    def open_load(self, login: str, statuses: Sequence[str]) -> int:
+        """How many tickets in statuses login is the assignee of."""
+        t = s.tickets.c
+        query = select(func.count()).where(t.assignee == login, t.status.in_(statuses))
+        return int(self.conn.scalar(query) or 0)
+
+    def add_sla_results(self, ticket_id: int, clocks: Sequence[ClockView]) -> None:
+        """Records finished clocks, in business minutes."""
+        if clocks:
+            self.conn.execute(
+                insert(s.sla_results),
+                [
+                    {
+                        "ticket_id": ticket_id,
+                        "timer": c.timer.value,
+                        "cycle": c.cycle,
+                        "policy": c.policy,
+                        "state": c.state.value,
+                        "target_minutes": c.target_s / 60,
+                        "elapsed_minutes": c.elapsed_s / 60,
+                        "paused_minutes": c.paused_s / 60,
+                        "breached": c.breached,
+                        "started_at": c.started_at,
+                        "ended_at": c.ended_at,
+                    }
+                    for c in clocks
+                ],
+            )
+
+    def sla_results(self, ticket_id: int) -> list[ClockView]:
+        """The ticket's finished clocks, oldest first."""
+        r = s.sla_results.c
+        rows = self.conn.execute(
+            select(s.sla_results).where(r.ticket_id == ticket_id).order_by(r.id)
+        )
+        return [
+            ClockView(
+                timer=Timer(row.timer),
+                cycle=row.cycle,
+                policy=row.policy,
+                state=ClockState(row.state),
+                target_s=row.target_minutes * 60,
+                elapsed_s=row.elapsed_minutes * 60,
+                paused_s=row.paused_minutes * 60,
+                started_at=row.started_at,
+                ended_at=row.ended_at,
+            )
+            for row in rows
+        ]
+
+    def sla_history(self, ticket_id: int) -> list[tuple[datetime, str, str, str]]:
+        """(at, action, field, after) of the ticket's history entries that move its clocks."""
+        h = s.history.c
+        rows = self.conn.execute(
+            select(h.at, h.action, h.field, h.after)
+            .where(
+                h.ticket_id == ticket_id,
+                or_(h.field.in_(["status", POLICY_FIELD]), h.action == REPLIED),
+            )
+            .order_by(h.id)
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def add_notification(
+        self, ticket_id: int, recipient: str, kind: str, body: str, now: datetime
+    ) -> None:
+        self.conn.execute(
+            insert(s.notifications).values(
+                ticket_id=ticket_id, recipient=recipient, kind=kind, body=body, created_at=now
+            )
+        )
+
+    def notifications(self, ticket_id: int) -> list[tuple[str, str, str]]:
+        """(recipient, kind, body) of the notifications about a ticket, oldest first."""
+        n = s.notifications.c
+        rows = self.conn.execute(
+            select(n.recipient, n.kind, n.body).where(n.ticket_id == ticket_id).order_by(n.id)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
 
     # -- history and comments ----------------------------------------------------
 
@@ -459,6 +567,10 @@ class Tx:
             co_assignees=co,
             resolved_at=row.resolved_at,
             closed_at=row.closed_at,
+            line=row.line,
+            sla=slastate.decode(row.sla_state, row.status, row.sla_policy),
+            due_at=None if row.due_at >= FAR_FUTURE else row.due_at,
+            alarm_at=row.alarm_at,
         )
 
     def _co_assignees(self, ticket_ids: Sequence[int]) -> dict[int, frozenset[str]]:
@@ -510,31 +622,29 @@ class Tx:
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
     values = {column.key: getattr(ticket, attr) for attr, column in _TICKET_FIELDS.items()}
-    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    values["due_at"] = ticket.due_at or FAR_FUTURE
+    values["sla_policy"] = ticket.sla.policy
+    values["sla_state"] = slastate.encode(ticket.sla)
+    return values
 
 
 def _after(position: QueuePosition) -> ColumnElement[bool]:
-    """Rows that come after position in queue order (stop_trade desc, priority, age, id)."""
+    """Rows after position in queue order (stop_trade desc, due_at, priority, age, id)."""
     t = s.tickets.c
     # only non-stop-trade rows come after a stop-trade position (SQLAlchemy refuses `<` on a
     # Python bool, and booleans have no order on every backend)
     later_kind = t.stop_trade.is_(false()) if position.stop_trade else false()
-    return or_(
-        later_kind,
-        and_(
-            t.stop_trade == position.stop_trade,
-            or_(
-                t.priority > int(position.priority),
-                and_(
-                    t.priority == int(position.priority),
-                    or_(
-                        t.created_at > position.created_at,
-                        and_(t.created_at == position.created_at, t.id > position.id),
-                    ),
-                ),
-            ),
-        ),
-    )
+    keys = [
+        (t.due_at, position.due_at),
+        (t.priority, int(position.priority)),
+        (t.created_at, position.created_at),
+        (t.id, position.id),
+    ]
+    later: ColumnElement[bool] = keys[-1][0] > keys[-1][1]
+    for column, value in reversed(keys[:-1]):
+        later = or_(column > value, and_(column == value, later))
+    return or_(later_kind, and_(t.stop_trade == position.stop_trade, later))
 
 
 def _store(row: Row[Any]) -> Store:

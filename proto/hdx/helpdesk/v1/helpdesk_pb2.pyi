@@ -153,6 +153,10 @@ class Ticket(_message.Message):
     RESOLVED_AT_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
     TRANSITIONS_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    SLA_POLICY_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    CLOCKS_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     title: _builtins.str
     description: _builtins.str
@@ -167,6 +171,10 @@ class Ticket(_message.Message):
     status: _builtins.str
     assignee: _builtins.str
     group: _builtins.str
+    line: _builtins.str
+    """The support line working it: L1, L2, L3."""
+    sla_policy: _builtins.str
+    """The SLA policy governing it; empty when none applies."""
     @_builtins.property
     def co_assignees(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -180,6 +188,16 @@ class Ticket(_message.Message):
     @_builtins.property
     def transitions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Transitions the caller may take now."""
+
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """The nearest deadline of its running clocks; unset when none runs."""
+
+    @_builtins.property
+    def clocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Clock]:
+        """Its SLA clocks as they stood when it was read: the live ones, and on GetTicket
+        the finished ones of every cycle too.
+        """
 
     def __init__(
         self,
@@ -204,14 +222,83 @@ class Ticket(_message.Message):
         resolved_at: _timestamp_pb2.Timestamp | None = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
         transitions: _abc.Iterable[_builtins.str] | None = ...,
+        line: _builtins.str = ...,
+        sla_policy: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        clocks: _abc.Iterable[Global___Clock] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "due_at", b"due_at", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "category", b"category", "closed_at", b"closed_at", "co_assignees", b"co_assignees", "created_at", b"created_at", "description", b"description", "group", b"group", "impact", b"impact", "key", b"key", "priority", b"priority", "requester", b"requester", "resolved_at", b"resolved_at", "status", b"status", "stop_trade", b"stop_trade", "store", b"store", "title", b"title", "transitions", b"transitions", "type", b"type", "updated_at", b"updated_at", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "category", b"category", "clocks", b"clocks", "closed_at", b"closed_at", "co_assignees", b"co_assignees", "created_at", b"created_at", "description", b"description", "due_at", b"due_at", "group", b"group", "impact", b"impact", "key", b"key", "line", b"line", "priority", b"priority", "requester", b"requester", "resolved_at", b"resolved_at", "sla_policy", b"sla_policy", "status", b"status", "stop_trade", b"stop_trade", "store", b"store", "title", b"title", "transitions", b"transitions", "type", b"type", "updated_at", b"updated_at", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class Clock(_message.Message):
+    """One SLA timer of one cycle. Durations are business seconds of the policy's calendar."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMER_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    TARGET_SECONDS_FIELD_NUMBER: _builtins.int
+    ELAPSED_SECONDS_FIELD_NUMBER: _builtins.int
+    REMAINING_SECONDS_FIELD_NUMBER: _builtins.int
+    PAUSED_SECONDS_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    timer: _builtins.str
+    """first_response, next_update or resolution."""
+    cycle: _builtins.int
+    """1 for the first cycle; a reopen starts the next."""
+    policy: _builtins.str
+    state: _builtins.str
+    """running, paused, met (stopped by what it waited for) or stopped (no verdict)."""
+    target_seconds: _builtins.float
+    elapsed_seconds: _builtins.float
+    remaining_seconds: _builtins.float
+    """Negative once breached."""
+    paused_seconds: _builtins.float
+    breached: _builtins.bool
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """While it runs and has not run out."""
+
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """When a finished clock stopped."""
+
+    def __init__(
+        self,
+        *,
+        timer: _builtins.str = ...,
+        cycle: _builtins.int = ...,
+        policy: _builtins.str = ...,
+        state: _builtins.str = ...,
+        target_seconds: _builtins.float = ...,
+        elapsed_seconds: _builtins.float = ...,
+        remaining_seconds: _builtins.float = ...,
+        paused_seconds: _builtins.float = ...,
+        breached: _builtins.bool = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breached", b"breached", "cycle", b"cycle", "due_at", b"due_at", "elapsed_seconds", b"elapsed_seconds", "ended_at", b"ended_at", "paused_seconds", b"paused_seconds", "policy", b"policy", "remaining_seconds", b"remaining_seconds", "started_at", b"started_at", "state", b"state", "target_seconds", b"target_seconds", "timer", b"timer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Clock: _TypeAlias = Clock  # noqa: Y015
 
 @_typing.final
 class CreateTicketRequest(_message.Message):

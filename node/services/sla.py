@@ -1,0 +1,289 @@
+"""The SLA of tickets: policies chosen and clocks moved as tickets change, alarms fired.
+
+`TicketService` calls `start` when a ticket is filed and `follow` with the
+changes of every later use case, in the same transaction: each turns the
+changes into SLA events (a status entered, a public reply by an engineer, the
+policy chosen anew when priority, category, type or store change), advances the
+ticket's clocks, and stores on the ticket its nearest deadline (`due_at`, the
+queue order) and its next alarm (`alarm_at`). Finished clocks go to
+`sla_results` in business minutes.
+
+Alarms are fired by `TicketService.fire_alarms` at their instant: each alarm
+level of a running clock fires once (its count is stored with the clock, in the
+transaction that acts on it), a paused clock never fires, and alarms missed
+while the node was down fire on its first round after the restart. Several
+processes share the work through `Tx.alarmed`, which skips tickets another
+transaction holds.
+"""
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from node.domain.calendar import Calendar, Holidays
+from node.domain.roles import STAFF
+from node.domain.sla import (
+    POLICY_FIELD,
+    REPLIED,
+    ClockView,
+    EventKind,
+    Policy,
+    Rules,
+    SlaEvent,
+    TicketSla,
+    advance,
+    derive,
+    events_of,
+    view,
+)
+from node.domain.slapolicy import ALWAYS, Action, Shift, SlaConfig, Subject
+from node.domain.status import FINAL_KINDS
+from node.domain.ticket import Change, Priority, Store, Ticket
+from node.domain.workflow import Workflow
+from node.store.tx import Tx
+
+SUBJECT_FIELDS = frozenset({"priority", "category", "ticket_type", "stop_trade", "store"})
+"""Fields whose change may choose another policy."""
+SLA_ACTION = "sla"
+
+
+class SlaService:
+    """Policies and clocks of one node's tickets.
+
+    Args:
+        config: policies, hours, pauses and the escalation map.
+        workflow: the node's workflow, whose status kinds end and restart clocks.
+        holidays: days off and transferred working days per store region.
+    """
+
+    def __init__(
+        self,
+        config: SlaConfig,
+        workflow: Workflow,
+        holidays: Mapping[str, Holidays] | None = None,
+    ) -> None:
+        self.config = config
+        self.workflow = workflow
+        self.holidays = dict(holidays or {})
+        self.policies = config.policies
+        self._calendars: dict[tuple[str, str, str], Calendar] = {}
+        self._lock = threading.Lock()
+
+    # -- calendars ---------------------------------------------------------------
+
+    def calendar(self, hours: str, timezone: str, region: str) -> Calendar:
+        """The calendar of named hours in a zone with a region's holidays, compiled once."""
+        key = (hours, timezone, region)
+        found = self._calendars.get(key)
+        if found is None:
+            with self._lock:
+                found = self._calendars.get(key)
+                if found is None:
+                    holidays = self.holidays.get(region)
+                    found = (
+                        Calendar(self.config.hours[hours], timezone, holidays)
+                        if holidays
+                        else Calendar(self.config.hours[hours], timezone)
+                    )
+                    self._calendars[key] = found
+        return found
+
+    def rules(self, ticket: Ticket, store: Store) -> Rules:
+        """How ticket's clocks count: its store's zone and holidays; 24/7 when stop-trade."""
+
+        def calendar(policy: Policy) -> Calendar:
+            hours = ALWAYS if ticket.stop_trade else policy.hours
+            return self.calendar(hours, store.timezone, store.region)
+
+        return Rules(
+            kind=self.workflow.kind,
+            pauses=self.config.pauses,
+            policies=self.policies,
+            calendar=calendar,
+        )
+
+    # -- following tickets ---------------------------------------------------------
+
+    def start(self, ticket: Ticket, store: Store, now: datetime) -> list[Change]:
+        """Starts a new ticket's clocks under the policy its fields choose."""
+        return self._apply(
+            ticket, store, [SlaEvent(now, EventKind.CREATED, ticket.status)], now, [], reselect=True
+        )
+
+    def follow(
+        self, tx: Tx, ticket: Ticket, changes: Iterable[Change], now: datetime
+    ) -> list[Change]:
+        """Moves ticket's clocks by the changes just made to it.
+
+        Returns:
+            The SLA's own changes (a policy chosen anew), for the ticket's history.
+        """
+        events: list[SlaEvent] = []
+        reselect = False
+        for change in changes:
+            if change.field == "status":
+                events.append(SlaEvent(now, EventKind.STATUS, change.after))
+            elif change.action == REPLIED:
+                events.append(SlaEvent(now, EventKind.REPLY))
+            reselect = reselect or change.field in SUBJECT_FIELDS
+        if not events and not reselect:
+            return []
+        store = tx.store(ticket.store)
+        assert store is not None, "a ticket's store is never deleted"
+        finished: list[ClockView] = []
+        history = self._apply(ticket, store, events, now, finished, reselect=reselect)
+        tx.add_sla_results(ticket.id, finished)
+        return history
+
+    def _apply(
+        self,
+        ticket: Ticket,
+        store: Store,
+        events: list[SlaEvent],
+        now: datetime,
+        finished: list[ClockView],
+        *,
+        reselect: bool,
+    ) -> list[Change]:
+        rules = self.rules(ticket, store)
+        state = ticket.sla
+        history: list[Change] = []
+        for event in events:
+            state = advance(state, event, rules)
+        if reselect and self.workflow.kind(ticket.status) not in FINAL_KINDS:
+            policy = self.config.select(self.subject(ticket, store))
+            name = policy.name if policy else ""
+            if name != state.policy:
+                history.append(Change(SLA_ACTION, POLICY_FIELD, state.policy, name))
+                state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
+        finished += [view(c, rules.calendar_of(c), now) for c in state.clocks if not c.live]
+        self._keep(ticket, replace(state, clocks=tuple(c for c in state.clocks if c.live)), rules)
+        return history
+
+    def _keep(self, ticket: Ticket, state: TicketSla, rules: Rules) -> None:
+        """Stores state on ticket with the deadline and alarm it leads to."""
+        ticket.sla = state
+        dues, alarms = [], []
+        for clock in state.clocks:
+            calendar = rules.calendar_of(clock)
+            due = clock.due_at(calendar)
+            if due is not None:
+                dues.append(due)
+            alarm = clock.next_alarm(calendar, self.policies[clock.policy].levels)
+            if alarm is not None:
+                alarms.append(alarm)
+        ticket.due_at = min(dues, default=None)
+        ticket.alarm_at = min(alarms, default=None)
+
+    def subject(self, ticket: Ticket, store: Store) -> Subject:
+        return Subject(
+            ticket_type=ticket.ticket_type,
+            category=ticket.category,
+            priority=ticket.priority,
+            store=ticket.store,
+            region=store.region,
+            stop_trade=ticket.stop_trade,
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def show(self, tx: Tx, tickets: Iterable[Ticket], now: datetime, *, finished: bool) -> None:
+        """Sets each ticket's clocks as they stand at now; finished ones too if asked."""
+        stores: dict[str, Store | None] = {}
+        for ticket in tickets:
+            if ticket.store not in stores:
+                stores[ticket.store] = tx.store(ticket.store)
+            store = stores[ticket.store]
+            assert store is not None
+            self.show_live(ticket, store, now)
+            if finished:
+                ticket.clocks = (*tx.sla_results(ticket.id), *ticket.clocks)
+
+    def show_live(self, ticket: Ticket, store: Store, now: datetime) -> None:
+        """Sets ticket's clocks to its live ones as they stand at now."""
+        rules = self.rules(ticket, store)
+        ticket.clocks = tuple(view(c, rules.calendar_of(c), now) for c in ticket.sla.clocks)
+
+    def derive(self, tx: Tx, ticket: Ticket) -> TicketSla:
+        """The ticket's SLA state re-derived from its history alone."""
+        store = tx.store(ticket.store)
+        assert store is not None
+        return derive(events_of(tx.sla_history(ticket.id)), self.rules(ticket, store))
+
+    # -- escalation ----------------------------------------------------------------
+
+    def escalate(self, tx: Tx, ticket: Ticket, now: datetime) -> list[Change]:
+        """Fires every alarm of ticket due at now, once each, and acts on the escalation map.
+
+        Returns:
+            The changes made (each alarm, and what its actions changed), for the history.
+        """
+        store = tx.store(ticket.store)
+        assert store is not None
+        rules = self.rules(ticket, store)
+        changes: list[Change] = []
+        clocks = []
+        for live in ticket.sla.clocks:
+            clock, levels = live, self.policies[live.policy].levels
+            calendar = rules.calendar_of(clock)
+            while (alarm := clock.next_alarm(calendar, levels)) is not None and alarm <= now:
+                level = levels[clock.fired]
+                clock = replace(clock, fired=clock.fired + 1)
+                what = "breached" if level >= 1 else f"at {level:.0%}"
+                due = clock.due_at(calendar)
+                note = f"{clock.timer.value} {what} of {clock.target_s / 60:g} min ({clock.policy})"
+                if due is not None:
+                    note += f", due {due.isoformat(timespec='minutes')}"
+                changes.append(Change("escalated", "sla", "", note, internal=True))
+                for action in self.config.escalation.actions(ticket.line, clock.timer, level):
+                    changes += self._act(tx, ticket, action, note, now)
+            clocks.append(clock)
+        self._keep(ticket, replace(ticket.sla, clocks=tuple(clocks)), rules)
+        return changes
+
+    def _act(
+        self, tx: Tx, ticket: Ticket, action: Action, note: str, now: datetime
+    ) -> list[Change]:
+        escalation = self.config.escalation
+        if action is Action.NOTIFY:
+            recipient = ticket.assignee or escalation.line(ticket.line).supervisor
+            return self._notify(tx, ticket, recipient, note, now)
+        if action is Action.NOTIFY_SUPERVISOR:
+            return self._notify(tx, ticket, escalation.line(ticket.line).supervisor, note, now)
+        if action is Action.RAISE_PRIORITY:
+            return ticket.set(SLA_ACTION, "priority", Priority(max(ticket.priority - 1, 1)))
+        if action is Action.NEXT_LINE:
+            line = escalation.next_line(ticket.line)
+            if line is None:
+                return []
+            changes = ticket.set(SLA_ACTION, "line", line)
+            person = escalation.next_person(line, None, lambda login: self._free(tx, login, now))
+            return changes + ticket.set(SLA_ACTION, "assignee", person)
+        person = escalation.next_person(
+            ticket.line, ticket.assignee, lambda login: self._free(tx, login, now)
+        )
+        if person is None:
+            return [Change(SLA_ACTION, "assignee", "", "nobody of the line is free")]
+        return ticket.set(SLA_ACTION, "assignee", person)
+
+    def _notify(
+        self, tx: Tx, ticket: Ticket, recipient: str | None, note: str, now: datetime
+    ) -> list[Change]:
+        if recipient is None:
+            return []
+        tx.add_notification(ticket.id, recipient, "sla", f"{ticket.key}: {note}", now)
+        return [Change(SLA_ACTION, "notified", "", recipient, internal=True)]
+
+    def _free(self, tx: Tx, login: str, now: datetime) -> bool:
+        """On shift, active, an engineer, and under their load."""
+        user = tx.user(login)
+        if user is None or not user.active or user.role not in STAFF:
+            return False
+        shift = self.config.escalation.shifts.get(login, Shift())
+        if not self.calendar(shift.hours, shift.timezone, "").is_open(now):
+            return False
+        if shift.max_open is None:
+            return True
+        open_statuses = [s for s, kind in self.workflow.kinds.items() if kind not in FINAL_KINDS]
+        return tx.open_load(login, open_statuses) < shift.max_open
