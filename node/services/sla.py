@@ -26,6 +26,7 @@ from node.domain.roles import STAFF
 from node.domain.sla import (
     POLICY_FIELD,
     REPLIED,
+    Clock,
     ClockView,
     EventKind,
     Policy,
@@ -223,24 +224,32 @@ class SlaService:
         assert store is not None
         rules = self.rules(ticket, store)
         changes: list[Change] = []
-        clocks = []
-        for live in ticket.sla.clocks:
-            clock, levels = live, self.policies[live.policy].levels
-            calendar = rules.calendar_of(clock)
-            while (alarm := clock.next_alarm(calendar, levels)) is not None and alarm <= now:
-                level = levels[clock.fired]
-                clock = replace(clock, fired=clock.fired + 1)
-                what = "breached" if level >= 1 else f"at {level:.0%}"
-                due = clock.due_at(calendar)
-                note = f"{clock.timer.value} {what} of {clock.target_s / 60:g} min ({clock.policy})"
-                if due is not None:
-                    note += f", due {due.isoformat(timespec='minutes')}"
-                changes.append(Change("escalated", "sla", "", note, internal=True))
-                for action in self.config.escalation.actions(ticket.line, clock.timer, level):
-                    changes += self._act(tx, ticket, action, note, now)
-            clocks.append(clock)
+        clocks = list(ticket.sla.clocks)
+        while True:
+            due = [
+                (alarm, index)
+                for index, clock in enumerate(clocks)
+                if (alarm := self._next_alarm(clock, rules)) is not None and alarm <= now
+            ]
+            if not due:
+                break
+            index = min(due)[1]  # the alarm that fell due first, as a node that ran would
+            clock = clocks[index]
+            level = self.policies[clock.policy].levels[clock.fired]
+            clocks[index] = clock = replace(clock, fired=clock.fired + 1)
+            what = "breached" if level >= 1 else f"at {level:.0%}"
+            due_at = clock.due_at(rules.calendar_of(clock))
+            note = f"{clock.timer.value} {what} of {clock.target_s / 60:g} min ({clock.policy})"
+            if due_at is not None:
+                note += f", due {due_at.isoformat(timespec='minutes')}"
+            changes.append(Change("escalated", "sla", "", note, internal=True))
+            for action in self.config.escalation.actions(ticket.line, clock.timer, level):
+                changes += self._act(tx, ticket, action, note, now)
         self._keep(ticket, replace(ticket.sla, clocks=tuple(clocks)), rules)
         return changes
+
+    def _next_alarm(self, clock: Clock, rules: Rules) -> datetime | None:
+        return clock.next_alarm(rules.calendar_of(clock), self.policies[clock.policy].levels)
 
     def _act(
         self, tx: Tx, ticket: Ticket, action: Action, note: str, now: datetime
