@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from cli import config as configuration
 from node.domain.errors import FailedPrecondition, InvalidArgument
 from node.domain.roles import STAFF, SYSTEM_ACTOR, Actor, Role
-from node.domain.ticket import Change, Level, Priority, Ticket, TicketType
 from node.domain.status import FINAL_KINDS, StatusKind
+from node.domain.ticket import Change, Level, Priority, Ticket, TicketType
 from node.domain.workflow import DEFAULT_CONFIG, DEFAULT_WORKFLOW, Transition, Workflow
 
 T0 = datetime(2026, 11, 23, 9, 12, tzinfo=UTC)
