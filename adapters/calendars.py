@@ -89,10 +89,11 @@ def from_package(country: str, years: Iterable[int], subdiv: str | None = None) 
         raise InvalidArgument(
             "holidays.country", f"{country!r} is not a country the holidays package knows"
         )
-    wanted = sorted(set(years))
+    wanted = list(years)
     for year in wanted:
         if isinstance(year, bool) or not isinstance(year, int):
             raise InvalidArgument("holidays.years", f"{year!r} is not a year")
+    wanted = sorted(set(wanted))
     try:
         calendar = holidays_package.country_holidays(code, subdiv=subdiv, years=wanted)
     except NotImplementedError as exc:

@@ -51,8 +51,10 @@ skips; a repeated hour belongs to two pieces and is counted in both. Segments th
 compiled years) are merged. The offset pieces depend on the zone only and are shared by all
 calendars of that zone.
 
-The timeline grows in both directions on demand and is replaced, never mutated, under a
-lock, so concurrent readers always see a consistent snapshot. Calendars that are never open,
+The timeline grows in both directions on demand (by whole years; `add` guesses how many
+from the business time per year so far) and is replaced, never mutated, under a lock, so
+concurrent readers always see a consistent snapshot. It spans at most `MAX_SPAN_YEARS`
+consecutive years. Calendars that are never open,
 or always open, take a fast path with no timeline.
 
 Precision: instants are taken to the microsecond (Python's resolution) and durations are
@@ -65,7 +67,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Final
@@ -74,6 +76,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from node.domain.errors import InvalidArgument
 
 MINUTES_PER_DAY = 1440
+MAX_SPAN_YEARS = 200
+"""The most consecutive years one calendar compiles (about 50 kB a year); a call that needs
+more (a century-long `between`, a target no schedule meets within it) raises ValueError."""
 DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _US: Final = 1_000_000  # microseconds per second
@@ -83,6 +88,11 @@ _MAX_ORDINAL: Final = date.max.toordinal()
 _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday
 _LAST_YEAR: Final = 9999  # datetime's last year
 _OFFSET_PROBE_S: Final = _DAY_S
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US: Final = timedelta(microseconds=1)
+# Below 2**33 seconds from 1970 (1697..2242) a float of seconds is within half a microsecond
+# of every instant, so fromtimestamp() rounds back to the exact microsecond.
+_FROMTIMESTAMP_EXACT: Final = float(2**33 * _US)
 # tzinfo types whose utcoffset() is never None: skip the naive check for them.
 _NEVER_NAIVE: Final = frozenset({timezone, ZoneInfo})
 
@@ -394,9 +404,8 @@ def _offset_pieces(zone: ZoneInfo, year: int) -> tuple[tuple[int, int, int], ...
     return result
 
 
-def _join(left: list[_Segment], right: Iterable[_Segment]) -> list[_Segment]:
-    """Appends segments that follow ``left``, merging across a seam where they touch."""
-    out = list(left)
+def _join(out: list[_Segment], right: Iterable[_Segment]) -> list[_Segment]:
+    """Appends segments that follow ``out`` to it, merging across a seam where they touch."""
     for seg in right:
         if out and out[-1][1] == seg[0]:
             out[-1] = (out[-1][0], seg[1])
@@ -445,14 +454,16 @@ def _micros(at: datetime) -> float:
     tz = at.tzinfo
     if tz is None or (type(tz) not in _NEVER_NAIVE and tz.utcoffset(at) is None):
         raise ValueError(f"naive datetime {at.isoformat()}: give a timezone-aware datetime")
-    return float(round(at.timestamp() * _US))
+    return float((at - _EPOCH) // _ONE_US)
 
 
 def _instant(us: float) -> datetime:
-    """The UTC datetime of epoch microseconds."""
+    """The UTC datetime of epoch microseconds (an integral float)."""
+    if -_FROMTIMESTAMP_EXACT < us < _FROMTIMESTAMP_EXACT:
+        return datetime.fromtimestamp(us / _US, UTC)  # the faster way
     try:
-        return datetime.fromtimestamp(us / _US, UTC)
-    except (OverflowError, OSError, ValueError) as exc:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError as exc:
         raise ValueError("the result lies beyond the year 9999") from exc
 
 
@@ -497,14 +508,17 @@ class Calendar:
 
     @property
     def hours(self) -> Hours:
+        """The weekly working hours."""
         return self._hours
 
     @property
     def zone(self) -> str:
+        """The IANA time zone name."""
         return self._tz.key
 
     @property
     def holidays(self) -> Holidays:
+        """The region's holidays (unused by a round-the-clock calendar)."""
         return self._holidays
 
     # -- queries --------------------------------------------------------------------------
@@ -563,13 +577,18 @@ class Calendar:
         if tl is None or not tl.lo <= a < tl.hi:
             year = _year_of(a)
             tl = self._cover(year, year)
+        grow = 1
         while True:
             target = tl.elapsed(a) + need
             after = tl.after
             if after and target <= after[-1]:
                 j = bisect_left(after, target)
                 return _instant(tl.starts[j] + (target - tl.before[j]))
-            tl = self._grow_forward(tl)
+            if after and after[-1] > 0:  # guess the years still needed from the rate so far
+                rate = after[-1] / (tl.last_year - tl.first_year + 1)
+                grow = max(grow, math.ceil((target - after[-1]) / rate) + 1)
+            tl = self._grow_forward(tl, grow)
+            grow *= 2
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is business time.
@@ -609,13 +628,15 @@ class Calendar:
         if tl is None or not tl.lo <= t < tl.hi:
             year = _year_of(t)
             tl = self._cover(year, year)
+        grow = 1
         while True:
             i = bisect_right(tl.starts, t)
             if i > 0 and t < tl.ends[i - 1]:
                 return at.astimezone(UTC)
             if i < len(tl.starts):
                 return _instant(tl.starts[i])
-            tl = self._grow_forward(tl)
+            tl = self._grow_forward(tl, grow)
+            grow *= 2
 
     # -- compiling ------------------------------------------------------------------------
 
@@ -663,11 +684,16 @@ class Calendar:
             tl = self._tl
             if tl is not None and tl.first_year <= first_year and last_year <= tl.last_year:
                 return tl
+            lo_year = first_year if tl is None else min(first_year, tl.first_year)
+            hi_year = last_year if tl is None else max(last_year, tl.last_year)
+            if hi_year - lo_year >= MAX_SPAN_YEARS:
+                raise ValueError(
+                    f"the call needs the years {lo_year}..{hi_year} of the calendar; "
+                    f"one calendar covers at most {MAX_SPAN_YEARS} consecutive years"
+                )
             if tl is None:
                 new = _Timeline(first_year, last_year, self._compile(first_year, last_year))
             else:
-                lo_year = min(first_year, tl.first_year)
-                hi_year = max(last_year, tl.last_year)
                 segs = self._compile(lo_year, tl.first_year - 1)
                 segs = _join(segs, tl.segs)
                 segs = _join(segs, self._compile(tl.last_year + 1, hi_year))
@@ -675,9 +701,12 @@ class Calendar:
             self._tl = new
             return new
 
-    def _grow_forward(self, tl: _Timeline) -> _Timeline:
-        """Doubles the years covered after ``tl``'s end (up to the year 9999)."""
-        if tl.last_year >= _LAST_YEAR:
-            raise ValueError("the calendar has no more business time before the year 10000")
-        span = tl.last_year - tl.first_year + 1
-        return self._cover(tl.first_year, min(tl.last_year + span, _LAST_YEAR))
+    def _grow_forward(self, tl: _Timeline, years: int) -> _Timeline:
+        """Covers up to ``years`` more years after ``tl``'s end, within the limits."""
+        last = min(tl.last_year + years, tl.first_year + MAX_SPAN_YEARS - 1, _LAST_YEAR)
+        if last <= tl.last_year:
+            raise ValueError(
+                f"no such business time within {MAX_SPAN_YEARS} years of calendar "
+                f"({tl.first_year}..{tl.last_year}), or before the year 10000"
+            )
+        return self._cover(tl.first_year, last)
