@@ -38,13 +38,13 @@ from hdx.helpdesk.v1 import helpdesk_pb2_grpc
 from bench import bare_server
 from bench.load import CALL_TIMEOUT_S, Call, ClientPool, compare
 from bench.processes import ServerProcess, checked, hdx
-from bench.report import Result, Suite
+from bench.report import Goal, Result, Suite
 from cli.config import SQLITE_WORKERS
 from node.api.client import HelpDeskClient
 from node.domain.ticket import TicketDraft
 from tests.postgres import PostgresServer
 
-GOAL = 0.5
+GOAL = Goal(ratio_min=0.5)
 UNIT = "tickets/s"
 WARMUP_S = 1.5
 WINDOW_S = 3.0

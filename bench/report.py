@@ -15,20 +15,42 @@ RESULTS_FILE = Path(__file__).resolve().parent / "results.json"
 
 
 @dataclass(frozen=True, slots=True)
+class Goal:
+    """What an issue asks of a benchmark: a ratio to its bare, or an absolute figure.
+
+    Attributes:
+        ratio_min: value / bare must be at least this (throughputs).
+        value_max: value must stay below this, in the benchmark's unit (durations).
+    """
+
+    ratio_min: float | None = None
+    value_max: float | None = None
+
+    def met(self, value: float, ratio: float) -> bool:
+        return (self.ratio_min is None or ratio >= self.ratio_min) and (
+            self.value_max is None or value < self.value_max
+        )
+
+    def __str__(self) -> str:
+        parts = [f"ratio >= {self.ratio_min:.2f}"] if self.ratio_min is not None else []
+        parts += [f"< {self.value_max:g}"] if self.value_max is not None else []
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """One benchmark's figure and the bare limit it was compared with in the same run.
 
     Attributes:
         value: the measured figure, in unit.
         bare: the bare limit, in the same unit, measured with the same harness.
-        goal: the lowest acceptable ratio value / bare.
     """
 
     name: str
     value: float
     unit: str
     bare: float
-    goal: float
+    goal: Goal
 
     @property
     def ratio(self) -> float:
@@ -36,13 +58,13 @@ class Result:
 
     @property
     def met(self) -> bool:
-        return self.ratio >= self.goal
+        return self.goal.met(self.value, self.ratio)
 
     def record(self) -> dict[str, Any]:
         return {
-            "value": round(self.value, 1),
+            "value": round(self.value, 4),
             "unit": self.unit,
-            "bare": round(self.bare, 1),
+            "bare": round(self.bare, 4),
             "ratio": round(self.ratio, 3),
         }
 
@@ -53,12 +75,12 @@ def table(results: Sequence[Result]) -> str:
     rows = [
         (
             r.name,
-            f"{r.value:.1f}",
+            f"{r.value:.3g}" if r.value < 100 else f"{r.value:.1f}",
             r.unit,
-            f"{r.bare:.1f}",
+            f"{r.bare:.3g}" if r.bare < 100 else f"{r.bare:.1f}",
             f"{r.ratio:.2f}",
-            f">= {r.goal:.2f}",
-            "ok" if r.met else "BELOW GOAL",
+            str(r.goal),
+            "ok" if r.met else "GOAL NOT MET",
         )
         for r in results
     ]

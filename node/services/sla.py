@@ -137,6 +137,18 @@ class SlaService:
         tx.add_sla_results(ticket.id, finished)
         return history
 
+    def refresh(
+        self, ticket: Ticket, store: Store, now: datetime, finished: list[ClockView]
+    ) -> list[Change]:
+        """Puts ticket under the present configuration: the policy its fields choose now
+        (none when its policy was deactivated), that policy's present targets, and its
+        deadline and next alarm on the present calendars.
+
+        Returns:
+            The policy change, if any, for the ticket's history.
+        """
+        return self._apply(ticket, store, [], now, finished, reselect=True)
+
     def _apply(
         self,
         ticket: Ticket,
@@ -157,6 +169,8 @@ class SlaService:
             name = policy.name if policy else ""
             if name != state.policy:
                 history.append(Change(SLA_ACTION, POLICY_FIELD, state.policy, name))
+                state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
+            elif policy and any(c.target_s != policy.targets_s.get(c.timer) for c in state.live):
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
         finished += [view(c, rules.calendar_of(c), now) for c in state.clocks if not c.live]
         self._keep(ticket, replace(state, clocks=tuple(c for c in state.clocks if c.live)), rules)

@@ -15,7 +15,7 @@ from node.domain.errors import (
 )
 from node.domain.priority import DEFAULT_MATRIX, PriorityMatrix
 from node.domain.roles import STAFF, SYSTEM_ACTOR, Actor, Role
-from node.domain.sla import REPLIED
+from node.domain.sla import REPLIED, ClockView
 from node.domain.slapolicy import DEFAULT_SLA_CONFIG, SlaConfig
 from node.domain.status import FINAL_KINDS, StatusKind
 from node.domain.ticket import (
@@ -41,6 +41,8 @@ from node.store.tx import Tx
 DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
 EVENT_BATCH = 500
 AUTO_CLOSE_BATCH = 200
+RECOMPUTE_BATCH = 2000
+"""Tickets put under a new SLA configuration per transaction."""
 COMMENT_EXCERPT = 200
 """How much of a comment its history entry repeats."""
 
@@ -315,6 +317,37 @@ class TicketService:
                 changes = self.sla.escalate(tx, ticket, now)
                 self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
         return len(ticket_ids)
+
+    def recompute_sla(self) -> int:
+        """Puts every open ticket under the present SLA configuration (see `SlaService.refresh`),
+        a batch per transaction so the node keeps serving; returns how many changed.
+
+        Run when the configuration changed: a policy's targets or conditions, hours,
+        holidays, a policy deactivated (its tickets fall to the next policy that
+        matches, or to none, and its alarms are gone with it).
+        """
+        now, after, changed = self.clock.now(), 0, 0
+        open_statuses = self._open_statuses()
+        while True:
+            with self.db.write() as tx:
+                stores = {store.code: store for store in tx.stores()}
+                tickets = tx.open_tickets(after, RECOMPUTE_BATCH, open_statuses)
+                if not tickets:
+                    return changed
+                moved: list[Ticket] = []
+                for ticket in tickets:
+                    before = (ticket.sla, ticket.due_at, ticket.alarm_at)
+                    finished: list[ClockView] = []
+                    history = self.sla.refresh(ticket, stores[ticket.store], now, finished)
+                    if (ticket.sla, ticket.due_at, ticket.alarm_at) != before:
+                        moved.append(ticket)
+                        tx.add_sla_results(ticket.id, finished)
+                    if history:
+                        tx.add_history(ticket.id, now, SYSTEM_ACTOR.login, history)
+                tx.save_sla(moved)
+                if moved:
+                    tx.after_commit(self.feed.publish)
+            after, changed = tickets[-1].id, changed + len(moved)
 
     def next_alarm(self) -> datetime | None:
         """When the earliest SLA alarm is due, if any clock will raise one."""

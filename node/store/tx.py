@@ -81,6 +81,25 @@ _BY_REQUEST = select(s.tickets.c.id, s.tickets.c.request_sha256).where(
 _TICKET = select(s.tickets).where(s.tickets.c.id == bindparam("id"))
 _TICKET_FOR_UPDATE = _TICKET.with_for_update()
 _SAVE_TICKET = update(s.tickets).where(s.tickets.c.id == bindparam("ticket_id"))
+_SAVE_SLA = (
+    update(s.tickets)
+    .where(s.tickets.c.id == bindparam("ticket_id"))
+    .values(
+        sla_policy=bindparam("sla_policy"),
+        sla_state=bindparam("sla_state"),
+        due_at=bindparam("due_at"),
+        alarm_at=bindparam("alarm_at"),
+    )
+)
+_OPEN_TICKETS = (
+    select(s.tickets)
+    .where(
+        s.tickets.c.id > bindparam("after_id"),
+        s.tickets.c.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(s.tickets.c.id)
+    .limit(bindparam("limit"))
+)
 _CO_ASSIGNEES = select(s.co_assignees).where(
     s.co_assignees.c.ticket_id.in_(bindparam("ids", expanding=True))
 )
@@ -338,6 +357,31 @@ class Tx:
         return earliest
 
     # -- SLA ---------------------------------------------------------------------
+
+    def open_tickets(self, after_id: int, limit: int, statuses: Sequence[str]) -> list[Ticket]:
+        """Tickets in statuses with ids above after_id, in id order, for their SLA only:
+        co-assignees are not read, so save them with `save_sla`, never `save_ticket`."""
+        rows = self.conn.execute(
+            _OPEN_TICKETS, {"after_id": after_id, "limit": limit, "statuses": list(statuses)}
+        )
+        return [self._ticket(row, frozenset()) for row in rows]
+
+    def save_sla(self, tickets: Sequence[Ticket]) -> None:
+        """Writes what tickets hold of their SLA: policy, state, deadline and next alarm."""
+        if tickets:
+            self.conn.execute(
+                _SAVE_SLA,
+                [
+                    {
+                        "ticket_id": ticket.id,
+                        "sla_policy": ticket.sla.policy,
+                        "sla_state": slastate.encode(ticket.sla),
+                        "due_at": ticket.due_at or FAR_FUTURE,
+                        "alarm_at": ticket.alarm_at,
+                    }
+                    for ticket in tickets
+                ],
+            )
 
     def alarmed(self, now: datetime, limit: int) -> list[int]:
         """Ids of tickets with an SLA alarm due at now, earliest first, locked for this
