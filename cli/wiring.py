@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import signal
 from collections.abc import Callable
@@ -15,7 +17,12 @@ from cli.config import Config
 from node.api.server import start_server
 from node.domain.calendar import Holidays
 from node.domain.errors import DomainError, InvalidArgument
-from node.domain.slapolicy import DEFAULT_SLA_CONFIG, SlaConfig
+from node.domain.slapolicy import (
+    DEFAULT_POLICIES,
+    DEFAULT_SLA_CONFIG,
+    DEFAULT_STEPS,
+    SlaConfig,
+)
 from node.domain.workflow import DEFAULT_WORKFLOW, Workflow
 from node.services.admin import AdminService
 from node.services.clock import Clock, SystemClock
@@ -31,9 +38,12 @@ HOUSEKEEPING_MAX_SLEEP_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """A node's services and the fingerprint of the SLA configuration they run."""
+
     db: Database
     tickets: TicketService
     admin: AdminService
+    sla_fingerprint: str
 
 
 def open_node(config: Config, clock: Clock | None = None) -> Node:
@@ -46,11 +56,8 @@ def open_node(config: Config, clock: Clock | None = None) -> Node:
     db = Database(config.database_url, pool_size=config.workers)
     workflow = Workflow.from_config(config.workflow) if config.workflow else DEFAULT_WORKFLOW
     sla_table = config.sla if config.sla is not None else DEFAULT_SLA_CONFIG
-    sla = SlaService(
-        SlaConfig.from_config(sla_table, workflow.kinds),
-        workflow,
-        holidays(sla_table.get("holidays", {}), config.data_dir),
-    )
+    regions = holidays(sla_table.get("holidays", {}), config.data_dir)
+    sla = SlaService(SlaConfig.from_config(sla_table, workflow.kinds), workflow, regions)
     tickets = TicketService(
         db,
         clock,
@@ -58,7 +65,24 @@ def open_node(config: Config, clock: Clock | None = None) -> Node:
         confirm_window=timedelta(hours=config.confirm_window_hours),
         sla=sla,
     )
-    return Node(db, tickets, AdminService(db, clock))
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [
+                sla_table,
+                DEFAULT_POLICIES,
+                DEFAULT_STEPS,
+                workflow.kinds,
+                sorted((region, _days(days)) for region, days in regions.items()),
+            ],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    return Node(db, tickets, AdminService(db, clock), fingerprint)
+
+
+def _days(holidays: Holidays) -> list[Any]:
+    return [sorted(holidays.days_off), sorted(holidays.workdays.items())]
 
 
 def holidays(table: object, data_dir: Path) -> dict[str, Holidays]:
@@ -105,6 +129,9 @@ def schema_problem(db: Database) -> str | None:
 
 async def serve(node: Node, listen: str, workers: int, on_ready: Callable[[int], None]) -> None:
     """Serves the API and runs the node's timers until SIGINT or SIGTERM."""
+    recomputed = await asyncio.to_thread(node.tickets.adopt_sla_config, node.sla_fingerprint)
+    if recomputed is not None:
+        log.info("SLA configuration changed: recomputed %d open tickets", recomputed)
     server, port = await start_server(node.tickets, node.admin, listen, workers=workers)
     on_ready(port)
     stop = asyncio.Event()

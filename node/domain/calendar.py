@@ -445,7 +445,7 @@ class _Timeline:
         return self.after[i] if t >= end else self.before[i] + (t - self.starts[i])
 
 
-def _micros(at: datetime) -> float:
+def epoch_us(at: datetime) -> float:
     """Epoch microseconds of an aware datetime, as an integral float.
 
     Raises:
@@ -457,7 +457,7 @@ def _micros(at: datetime) -> float:
     return float((at - _EPOCH) // _ONE_US)
 
 
-def _instant(us: float) -> datetime:
+def instant(us: float) -> datetime:
     """The UTC datetime of epoch microseconds (an integral float)."""
     if -_FROMTIMESTAMP_EXACT < us < _FROMTIMESTAMP_EXACT:
         return datetime.fromtimestamp(us / _US, UTC)  # the faster way
@@ -536,8 +536,8 @@ class Calendar:
         Raises:
             ValueError: a naive datetime.
         """
-        a = _micros(start)
-        b = _micros(end)
+        a = epoch_us(start)
+        b = epoch_us(end)
         if b <= a or self._never:
             return 0.0
         if self._always:
@@ -563,14 +563,28 @@ class Calendar:
             ValueError: a naive datetime; ``seconds`` not finite; a calendar that is never
                 open; or a result beyond the year 9999.
         """
-        a = _micros(start)
+        return instant(self.add_us(epoch_us(start), seconds))
+
+    def add_us(self, a: float, seconds: float) -> float:
+        """`add` in epoch microseconds: for callers that keep instants as numbers.
+
+        Args:
+            a: the start, epoch microseconds (an integral float).
+            seconds: business seconds to add.
+
+        Returns:
+            The deadline, epoch microseconds.
+
+        Raises:
+            ValueError: as `add`.
+        """
         if not math.isfinite(seconds):
             raise ValueError(f"seconds must be finite, got {seconds!r}")
         need = round(seconds * _US)
         if need <= 0:
-            return start.astimezone(UTC)
+            return a
         if self._always:
-            return _instant(a + need)
+            return a + need
         if self._never or need > _year_start(_LAST_YEAR + 1) * _US - a:
             raise ValueError("the calendar never accumulates that much business time")
         tl = self._tl
@@ -583,7 +597,7 @@ class Calendar:
             after = tl.after
             if after and target <= after[-1]:
                 j = bisect_left(after, target)
-                return _instant(tl.starts[j] + (target - tl.before[j]))
+                return tl.starts[j] + (target - tl.before[j])
             if after and after[-1] > 0:  # guess the years still needed from the rate so far
                 rate = after[-1] / (tl.last_year - tl.first_year + 1)
                 grow = max(grow, math.ceil((target - after[-1]) / rate) + 1)
@@ -596,7 +610,7 @@ class Calendar:
         Raises:
             ValueError: a naive datetime.
         """
-        t = _micros(at)
+        t = epoch_us(at)
         if self._always:
             return True
         if self._never:
@@ -619,7 +633,7 @@ class Calendar:
             ValueError: a naive datetime; a calendar that is never open; no opening before
                 the end of the year 9999.
         """
-        t = _micros(at)
+        t = epoch_us(at)
         if self._always:
             return at.astimezone(UTC)
         if self._never:
@@ -634,7 +648,7 @@ class Calendar:
             if i > 0 and t < tl.ends[i - 1]:
                 return at.astimezone(UTC)
             if i < len(tl.starts):
-                return _instant(tl.starts[i])
+                return instant(tl.starts[i])
             tl = self._grow_forward(tl, grow)
             grow *= 2
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from node.domain.calendar import Calendar
+from node.domain.calendar import Calendar, epoch_us, instant
 from node.domain.status import FINAL_KINDS, StatusKind
 
 REPLIED = "replied"
@@ -121,19 +121,23 @@ class Clock:
 
     def due_at(self, calendar: Calendar) -> datetime | None:
         """When the target runs out, if the clock runs and has not run out already."""
-        if self.state is not ClockState.RUNNING or self.elapsed_s >= self.target_s:
+        if self.state is not ClockState.RUNNING:
             return None
-        return calendar.add(self.since, self.target_s - self.elapsed_s)
+        due = due_us(calendar, epoch_us(self.since), self.elapsed_s, self.target_s)
+        return None if due is None else instant(due)
 
     def breached_at(self, calendar: Calendar, now: datetime) -> bool:
         return self.elapsed_at(calendar, now) > self.target_s
 
     def next_alarm(self, calendar: Calendar, levels: Sequence[float]) -> datetime | None:
         """When the next unfired alarm level is reached; None while paused or finished."""
-        if self.state is not ClockState.RUNNING or self.fired >= len(levels):
+        if self.state is not ClockState.RUNNING:
             return None
-        threshold_s = self.target_s * levels[self.fired]
-        return calendar.add(self.since, max(threshold_s - self.elapsed_s, 0.0))
+        since = epoch_us(self.since)
+        alarm = alarm_us(
+            calendar, since, self.elapsed_s, self.target_s, fired=self.fired, levels=levels
+        )
+        return None if alarm is None else instant(alarm)
 
     def advanced(self, calendar: Calendar, at: datetime) -> "Clock":
         """The clock brought forward to at, state unchanged."""
@@ -143,6 +147,29 @@ class Clock:
         if self.state is ClockState.RUNNING:
             return replace(self, elapsed_s=self.elapsed_s + counted, since=at)
         return replace(self, paused_s=self.paused_s + counted, since=at)
+
+
+def due_us(calendar: Calendar, since_us: float, elapsed_s: float, target_s: float) -> float | None:
+    """When a clock running since since_us runs out (epoch microseconds); None once it has."""
+    if elapsed_s >= target_s:
+        return None
+    return calendar.add_us(since_us, target_s - elapsed_s)
+
+
+def alarm_us(
+    calendar: Calendar,
+    since_us: float,
+    elapsed_s: float,
+    target_s: float,
+    *,
+    fired: int,
+    levels: Sequence[float],
+) -> float | None:
+    """When a clock running since since_us reaches its next unfired alarm level (epoch
+    microseconds, since_us itself for a level passed already); None once all fired."""
+    if fired >= len(levels):
+        return None
+    return calendar.add_us(since_us, max(target_s * levels[fired] - elapsed_s, 0.0))
 
 
 class EventKind(StrEnum):

@@ -21,28 +21,35 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from node.domain.calendar import Calendar, Holidays
+from node.domain.calendar import Calendar, Holidays, instant
 from node.domain.roles import STAFF
 from node.domain.sla import (
     POLICY_FIELD,
     REPLIED,
     Clock,
+    ClockState,
     ClockView,
     EventKind,
     Policy,
     Rules,
     SlaEvent,
     TicketSla,
+    Timer,
     advance,
+    alarm_us,
     derive,
+    due_us,
     events_of,
     view,
 )
 from node.domain.slapolicy import ALWAYS, Action, Shift, SlaConfig, Subject
 from node.domain.status import FINAL_KINDS
-from node.domain.ticket import Change, Priority, Store, Ticket
+from node.domain.ticket import Change, Priority, Store, Ticket, TicketType
 from node.domain.workflow import Workflow
-from node.store.tx import Tx
+from node.store.slastate import raw_clocks
+from node.store.tx import SlaRow, Tx
+
+RUNNING = ClockState.RUNNING.value
 
 SUBJECT_FIELDS = frozenset({"priority", "category", "ticket_type", "stop_trade", "store"})
 """Fields whose change may choose another policy."""
@@ -149,6 +156,74 @@ class SlaService:
         """
         return self._apply(ticket, store, [], now, finished, reselect=True)
 
+    def reschedule(
+        self, rows: Iterable[SlaRow], stores: Mapping[str, Store]
+    ) -> tuple[list[tuple[int, datetime | None, datetime | None]], list[int]]:
+        """Deadlines and next alarms of tickets on the present calendars, straight from
+        their stored state, for a pass over many tickets.
+
+        Returns:
+            (ticket id, due_at, alarm_at) of the tickets whose policy and targets stand as
+            they are, and the ids of the others, which need `refresh`.
+        """
+        chosen: dict[tuple[str, str, int, str, bool], Policy | None] = {}
+        deadlines: list[tuple[int, datetime | None, datetime | None]] = []
+        others: list[int] = []
+        for row in rows:
+            store = stores[row.store]
+            key = (row.ticket_type, row.category, row.priority, row.store, row.stop_trade)
+            if key not in chosen:
+                chosen[key] = self.config.select(self._row_subject(row, store))
+            policy = chosen[key]
+            clocks = raw_clocks(row.state)
+            if (policy.name if policy else "") != row.policy or any(
+                policy is None
+                or c.policy != policy.name
+                or c.target_s != policy.targets_s.get(Timer(c.timer))
+                for c in clocks
+            ):
+                others.append(row.id)
+                continue
+            if policy is None:
+                deadlines.append((row.id, None, None))
+                continue
+            hours = ALWAYS if row.stop_trade else policy.hours
+            calendar = self.calendar(hours, store.timezone, store.region)
+            dues, alarms = [], []
+            for c in clocks:
+                if c.state == RUNNING:
+                    due = due_us(calendar, c.since_us, c.elapsed_s, c.target_s)
+                    alarm = alarm_us(
+                        calendar,
+                        c.since_us,
+                        c.elapsed_s,
+                        c.target_s,
+                        fired=c.fired,
+                        levels=policy.levels,
+                    )
+                    if due is not None:
+                        dues.append(due)
+                    if alarm is not None:
+                        alarms.append(alarm)
+            deadlines.append(
+                (
+                    row.id,
+                    instant(min(dues)) if dues else None,
+                    instant(min(alarms)) if alarms else None,
+                )
+            )
+        return deadlines, others
+
+    def _row_subject(self, row: SlaRow, store: Store) -> Subject:
+        return Subject(
+            ticket_type=TicketType(row.ticket_type),
+            category=row.category,
+            priority=Priority(row.priority),
+            store=row.store,
+            region=store.region,
+            stop_trade=row.stop_trade,
+        )
+
     def _apply(
         self,
         ticket: Ticket,
@@ -170,7 +245,9 @@ class SlaService:
             if name != state.policy:
                 history.append(Change(SLA_ACTION, POLICY_FIELD, state.policy, name))
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
-            elif policy and any(c.target_s != policy.targets_s.get(c.timer) for c in state.live):
+            elif policy and any(
+                c.target_s != policy.targets_s.get(Timer(c.timer)) for c in state.live
+            ):
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
         finished += [view(c, rules.calendar_of(c), now) for c in state.clocks if not c.live]
         self._keep(ticket, replace(state, clocks=tuple(c for c in state.clocks if c.live)), rules)

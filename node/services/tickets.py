@@ -42,6 +42,7 @@ DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
 EVENT_BATCH = 500
 AUTO_CLOSE_BATCH = 200
 RECOMPUTE_BATCH = 2000
+SLA_CONFIG_SETTING = "sla_config"
 """Tickets put under a new SLA configuration per transaction."""
 COMMENT_EXCERPT = 200
 """How much of a comment its history entry repeats."""
@@ -320,34 +321,45 @@ class TicketService:
 
     def recompute_sla(self) -> int:
         """Puts every open ticket under the present SLA configuration (see `SlaService.refresh`),
-        a batch per transaction so the node keeps serving; returns how many changed.
+        a batch per transaction so the node keeps serving; returns how many it went through.
 
         Run when the configuration changed: a policy's targets or conditions, hours,
         holidays, a policy deactivated (its tickets fall to the next policy that
         matches, or to none, and its alarms are gone with it).
         """
-        now, after, changed = self.clock.now(), 0, 0
+        now, after, done = self.clock.now(), 0, 0
         open_statuses = self._open_statuses()
         while True:
             with self.db.write() as tx:
                 stores = {store.code: store for store in tx.stores()}
-                tickets = tx.open_tickets(after, RECOMPUTE_BATCH, open_statuses)
-                if not tickets:
-                    return changed
-                moved: list[Ticket] = []
-                for ticket in tickets:
-                    before = (ticket.sla, ticket.due_at, ticket.alarm_at)
+                rows = tx.sla_rows(after, RECOMPUTE_BATCH, open_statuses)
+                if not rows:
+                    return done
+                deadlines, others = self.sla.reschedule(rows, stores)
+                tx.save_deadlines(deadlines)
+                for ticket_id in others:
+                    ticket = tx.ticket(ticket_id, for_update=True)
+                    assert ticket is not None
                     finished: list[ClockView] = []
                     history = self.sla.refresh(ticket, stores[ticket.store], now, finished)
-                    if (ticket.sla, ticket.due_at, ticket.alarm_at) != before:
-                        moved.append(ticket)
-                        tx.add_sla_results(ticket.id, finished)
+                    tx.save_sla([ticket])
+                    tx.add_sla_results(ticket.id, finished)
                     if history:
                         tx.add_history(ticket.id, now, SYSTEM_ACTOR.login, history)
-                tx.save_sla(moved)
-                if moved:
-                    tx.after_commit(self.feed.publish)
-            after, changed = tickets[-1].id, changed + len(moved)
+                tx.after_commit(self.feed.publish)
+            after, done = rows[-1].id, done + len(rows)
+
+    def adopt_sla_config(self, fingerprint: str) -> int | None:
+        """Recomputes every open ticket's SLA when the node's SLA configuration is not the
+        one they were last computed under (fingerprint names it); returns how many tickets
+        it went through, None when nothing changed."""
+        with self.db.read() as tx:
+            if tx.setting(SLA_CONFIG_SETTING) == fingerprint:
+                return None
+        done = self.recompute_sla()
+        with self.db.write() as tx:
+            tx.put_setting(SLA_CONFIG_SETTING, fingerprint)
+        return done
 
     def next_alarm(self) -> datetime | None:
         """When the earliest SLA alarm is due, if any clock will raise one."""

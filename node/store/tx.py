@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -132,9 +132,24 @@ _SQL_INSERT_HISTORY = (
     f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
 )
-_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
-"""How SQLAlchemy stores a datetime in SQLite; what the raw statements write must read back."""
+_SQL_SLA_ROWS = """
+    SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state
+    FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
+_SQL_SAVE_DEADLINES = "UPDATE tickets SET due_at = :due_at, alarm_at = :alarm_at WHERE id = :id"
 _NAMED = re.compile(r":([a-z_0-9]+)")
+
+
+class SlaRow(NamedTuple):
+    """A ticket's fields its SLA policy is chosen by, and its stored SLA state."""
+
+    id: int
+    ticket_type: str
+    category: str
+    priority: int
+    store: str
+    stop_trade: bool
+    policy: str
+    state: str
 
 
 class Tx:
@@ -382,6 +397,32 @@ class Tx:
                     for ticket in tickets
                 ],
             )
+
+    def sla_rows(self, after_id: int, limit: int, statuses: Sequence[str]) -> list[SlaRow]:
+        """What the SLA of tickets in statuses with ids above after_id depends on, by id."""
+        cursor = self._cursor()
+        marks = ", ".join(f":s{i}" for i in range(len(statuses)))
+        params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
+        cursor.execute(
+            self._sql(_SQL_SLA_ROWS.format(statuses=marks)),
+            {**params, "after_id": after_id, "limit": limit},
+        )
+        return [SlaRow._make(row) for row in cursor.fetchall()]
+
+    def save_deadlines(
+        self, deadlines: Sequence[tuple[int, datetime | None, datetime | None]]
+    ) -> None:
+        """Writes (ticket id, due_at, alarm_at) of tickets whose SLA state stays as it is."""
+        if deadlines:
+            rows = [
+                {
+                    "id": ticket_id,
+                    "due_at": self._instant(due_at or FAR_FUTURE),
+                    "alarm_at": self._instant(alarm_at),
+                }
+                for ticket_id, due_at, alarm_at in deadlines
+            ]
+            self._cursor().executemany(self._sql(_SQL_SAVE_DEADLINES), rows)
 
     def alarmed(self, now: datetime, limit: int) -> list[int]:
         """Ids of tickets with an SLA alarm due at now, earliest first, locked for this
@@ -648,7 +689,8 @@ class Tx:
         """An instant as the raw statements bind it on this backend."""
         if value is None or self.conn.dialect.name != "sqlite":
             return value
-        return value.astimezone(UTC).strftime(_SQLITE_INSTANT)
+        # as SQLAlchemy stores a datetime in SQLite, so that it reads back
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
