@@ -18,6 +18,7 @@ On PostgreSQL a connection broken by a server restart fails the call it serves
 so the node recovers without paying a ping before every transaction.
 """
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from node.domain.errors import InvalidArgument, Unavailable
 from node.store import schema
@@ -183,4 +184,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN")
+    """Begins on the driver's connection itself: SQLAlchemy's statement execution would
+    cost more than the BEGIN. Its errors are raised as SQLAlchemy's, as they would be."""
+    statement = "BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN"
+    try:
+        conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
