@@ -43,6 +43,19 @@ def fail_history(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Tx, "add_history", add_history)
 
 
+def fail_filing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes filing a ticket raise half way: writing its history raises (on SQLite, a
+    statement of its own), and so does Tx.insert_ticket once it has written the ticket and
+    its history (on PostgreSQL, one statement)."""
+    fail_history(monkeypatch)
+    insert_ticket = Tx.insert_ticket
+
+    def insert_then_fail(self: Tx, *args: Any) -> int | None:
+        raise Boom(f"after filing ticket {insert_ticket(self, *args)}")
+
+    monkeypatch.setattr(Tx, "insert_ticket", insert_then_fail)
+
+
 def file(desk: Desk, login: str = "boris", request_id: str = "") -> Ticket:
     draft = TicketDraft(category="scales", title="Scales misweigh", request_id=request_id)
     return desk.tickets.create(desk.actor(login), draft)
@@ -73,7 +86,7 @@ def test_a_create_that_fails_half_way_files_nothing(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch:
-        fail_history(patch)
+        fail_filing(patch)
         with pytest.raises(Boom):
             file(desk, request_id="r-1")
     assert count(desk.db, schema.tickets) == 0

@@ -31,6 +31,8 @@ from node.domain.ticket import (
 TicketMessage = pb.Ticket
 """The wire form of a ticket, for callers that pass it on to this module unopened."""
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 E = TypeVar("E", bound=Enum)
 W = TypeVar("W", bound=int)
 
@@ -92,11 +94,11 @@ def _wire(value: E | None, table: Mapping[E, W], unspecified: W) -> W:
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
+    """An instant (timezone-aware, as every instant of the domain) as a Timestamp."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def _instant(stamp: Timestamp, present: bool) -> datetime | None:

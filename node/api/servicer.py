@@ -33,6 +33,7 @@ from node.services.admin import AdminService
 from node.services.tickets import TicketService
 
 T = TypeVar("T")
+R = TypeVar("R")
 Context = grpc.aio.ServicerContext[Any, Any]
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,26 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
     ) -> T:
         """Runs use_case for the caller on a worker thread, in one transaction with the
         caller's authentication; write says whether it changes anything."""
+        return await self._run_then(context, use_case, _result, write=write)
+
+    async def _run_then(
+        self,
+        context: Context,
+        use_case: Callable[[Actor], T],
+        answer: Callable[[Actor, T], R],
+        *,
+        write: bool = False,
+    ) -> R:
+        """Runs use_case as `_run` does, then answer(actor, its result) on the same worker
+        thread once the transaction has ended: on SQLite, where writers take turns, the
+        next writer need not wait for the answer to be built."""
         token = bearer_token(context.invocation_metadata())
-        return await self._call(context, lambda: self.admin.run_as(token, use_case, write=write))
+
+        def work() -> R:
+            actor, result = self.admin.run_as(token, lambda a: (a, use_case(a)), write=write)
+            return answer(actor, result)
+
+        return await self._call(context, work)
 
     async def _call(self, context: Context, work: Callable[[], T]) -> T:
         """Runs work on a worker thread; a domain error aborts the call with its status."""
@@ -85,14 +104,17 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         return codec.ticket_to_pb(ticket, self.tickets.transitions(actor, ticket))
 
     async def CreateTicket(self, request: pb.CreateTicketRequest, context: Context) -> pb.Ticket:
-        return await self._run(
+        return await self._run_then(
             context,
-            lambda a: self._ticket(a, self.tickets.create(a, codec.draft_from_pb(request))),
+            lambda a: self.tickets.create(a, codec.draft_from_pb(request)),
+            self._ticket,
             write=True,
         )
 
     async def GetTicket(self, request: pb.GetTicketRequest, context: Context) -> pb.Ticket:
-        return await self._run(context, lambda a: self._ticket(a, self.tickets.get(a, request.key)))
+        return await self._run_then(
+            context, lambda a: self.tickets.get(a, request.key), self._ticket
+        )
 
     async def ListTickets(
         self, request: pb.ListTicketsRequest, context: Context
@@ -107,37 +129,34 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         return await self._run(context, use_case)
 
     async def UpdateTicket(self, request: pb.UpdateTicketRequest, context: Context) -> pb.Ticket:
-        return await self._run(
+        return await self._run_then(
             context,
-            lambda a: self._ticket(
-                a, self.tickets.update(a, request.key, codec.patch_from_pb(request))
-            ),
+            lambda a: self.tickets.update(a, request.key, codec.patch_from_pb(request)),
+            self._ticket,
             write=True,
         )
 
     async def TransitionTicket(
         self, request: pb.TransitionTicketRequest, context: Context
     ) -> pb.Ticket:
-        return await self._run(
+        return await self._run_then(
             context,
-            lambda a: self._ticket(
-                a, self.tickets.transition(a, request.key, request.transition, request.reason)
-            ),
+            lambda a: self.tickets.transition(a, request.key, request.transition, request.reason),
+            self._ticket,
             write=True,
         )
 
     async def AssignTicket(self, request: pb.AssignTicketRequest, context: Context) -> pb.Ticket:
-        def use_case(actor: Actor) -> pb.Ticket:
-            ticket = self.tickets.assign(
+        def use_case(actor: Actor) -> Ticket:
+            return self.tickets.assign(
                 actor,
                 request.key,
                 request.assignee or None,
                 request.group or None,
                 frozenset(request.co_assignees),
             )
-            return self._ticket(actor, ticket)
 
-        return await self._run(context, use_case, write=True)
+        return await self._run_then(context, use_case, self._ticket, write=True)
 
     async def AddComment(self, request: pb.AddCommentRequest, context: Context) -> pb.Comment:
         def use_case(actor: Actor) -> pb.Comment:
@@ -201,6 +220,10 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
 
     async def WhoAmI(self, request: pb.WhoAmIRequest, context: Context) -> pb.Identity:
         return await self._run(context, lambda a: codec.identity_to_pb(self.admin.user(a.login)))
+
+
+def _result(_actor: Actor, result: T) -> T:
+    return result
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

@@ -131,14 +131,15 @@ class TicketService:
                 line=self.sla.config.escalation.first_line,
             )
             sla_changes = self.sla.start(ticket, store, now)
-            ticket_id = tx.insert_ticket(ticket, request_id, fingerprint)
-            if ticket_id is None:
-                return self._earlier(tx, requester, request_id, fingerprint)
-            ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
             changes = [Change("created", "status", "", ticket.status)]
             if ticket.group:
                 changes.append(Change("assigned", "group", "", ticket.group))
-            tx.add_history(ticket_id, now, actor.login, changes + sla_changes)
+            ticket_id = tx.insert_ticket(
+                ticket, request_id, fingerprint, actor.login, changes + sla_changes
+            )
+            if ticket_id is None:
+                return self._earlier(tx, requester, request_id, fingerprint)
+            ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
             tx.after_commit(self.feed.publish)
         self.sla.show_live(ticket, store, now)
         return ticket

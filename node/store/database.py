@@ -9,11 +9,16 @@ beside a writer. Writers of one process also queue on a lock of their own, which
 wakes the next one the moment the lock is free, where SQLite's busy handler
 would sleep and poll.
 
+A transaction takes the connection the last one gave back (it is open, and on
+SQLite its page cache is still warm) rather than checking one out of the pool and
+in again, which costs more than a short write on SQLite.
+
 On PostgreSQL a connection broken by a server restart fails the call it serves
-(UNAVAILABLE, safe to retry) and SQLAlchemy drops the pool's other connections,
+(UNAVAILABLE, safe to retry) and is dropped with every connection opened before it,
 so the node recovers without paying a ping before every transaction.
 """
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from node.domain.errors import InvalidArgument, Unavailable
 from node.store import schema
@@ -58,6 +63,12 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         self._key_prefix: str | None = None
         self._local = threading.local()
+        self._pool_size = pool_size
+        self._idle: list[tuple[Connection, int]] = []
+        """Open connections between transactions, the last given back on top, each with
+        the generation it was opened in."""
+        self._generation = 0
+        """How many times a connection was lost to the server going away."""
 
     @property
     def key_prefix(self) -> str:
@@ -112,21 +123,48 @@ class Database:
             return
         try:
             prefix = self.key_prefix
-            with self._writers if write else nullcontext(), self.engine.connect() as conn:
-                conn.info["hdx_write"] = write
-                with conn.begin():
-                    tx = Tx(conn, prefix, writable=write)
-                    self._local.tx = tx
-                    try:
-                        yield tx
-                    finally:
-                        self._local.tx = None
+            with self._writers if write else nullcontext():
+                conn, generation = self._connection()
+                try:
+                    conn.info["hdx_write"] = write
+                    with conn.begin():
+                        tx = Tx(conn, prefix, writable=write)
+                        self._local.tx = tx
+                        try:
+                            yield tx
+                        finally:
+                            self._local.tx = None
+                finally:
+                    self._give_back(conn, generation)
         except OperationalError as error:
+            if error.connection_invalidated:
+                self._generation += 1
             raise unavailable(error) from error
         for callback in tx.committed:
             callback()
 
+    def _connection(self) -> tuple[Connection, int]:
+        """An open connection of the current generation, with its generation."""
+        while True:
+            try:
+                conn, generation = self._idle.pop()
+            except IndexError:
+                return self.engine.connect(), self._generation
+            if generation == self._generation:
+                return conn, generation
+            conn.close()
+
+    def _give_back(self, conn: Connection, generation: int) -> None:
+        """Keeps conn for the next transaction, unless it is broken, older than the last
+        lost connection, or one too many."""
+        if conn.invalidated or generation != self._generation or len(self._idle) >= self._pool_size:
+            conn.close()
+        else:
+            self._idle.append((conn, generation))
+
     def dispose(self) -> None:
+        while self._idle:
+            self._idle.pop()[0].close()
         self.engine.dispose()
 
 
@@ -146,4 +184,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN")
+    """Begins on the driver's connection itself: SQLAlchemy's statement execution would
+    cost more than the BEGIN. Its errors are raised as SQLAlchemy's, as they would be."""
+    statement = "BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN"
+    try:
+        conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error

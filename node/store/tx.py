@@ -1,5 +1,6 @@
 """One transaction's view of the database: methods take and return domain values."""
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -136,6 +137,20 @@ _SQL_SLA_ROWS = """
     SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state
     FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
 _SQL_SAVE_DEADLINES = "UPDATE tickets SET due_at = :due_at, alarm_at = :alarm_at WHERE id = :id"
+# PostgreSQL files a ticket and the history of its creation in one statement, one round
+# trip: the history rows come from arrays of the changes' fields, in their order.
+_SQL_FILE_TICKET = f"""
+    WITH ticket AS ({_SQL_INSERT_TICKET}),
+    history AS (
+        INSERT INTO ticket_history ({", ".join(_HISTORY_COLUMNS)})
+        SELECT ticket.id, :at, :actor, c.action, c.field, c.before, c.after, c.internal
+        FROM ticket CROSS JOIN unnest(
+            CAST(:actions AS text[]), CAST(:fields AS text[]), CAST(:befores AS text[]),
+            CAST(:afters AS text[]), CAST(:internals AS boolean[])
+        ) WITH ORDINALITY AS c(action, field, before, after, internal, n)
+        ORDER BY c.n
+    )
+    SELECT id FROM ticket"""
 _NAMED = re.compile(r":([a-z_0-9]+)")
 
 
@@ -279,18 +294,41 @@ class Tx:
 
     # -- tickets -----------------------------------------------------------------
 
-    def insert_ticket(self, ticket: Ticket, request_id: str, request_sha256: str) -> int | None:
-        """Inserts a new ticket and returns its id.
+    def insert_ticket(
+        self,
+        ticket: Ticket,
+        request_id: str,
+        request_sha256: str,
+        actor: str,
+        changes: Sequence[Change],
+    ) -> int | None:
+        """Inserts a new ticket with the history of its creation and returns its id.
+
+        Args:
+            actor: who filed it; the history entries are theirs, at the ticket's creation.
+            changes: the history entries, in order.
 
         Returns:
-            None when the requester already filed a ticket with this request id.
+            None when the requester already filed a ticket with this request id; then
+            nothing is written.
         """
         values = _ticket_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
         for name in ("created_at", "updated_at", "resolved_at", "closed_at", "due_at", "alarm_at"):
             values[name] = self._instant(values[name])
-        row = self._fetchone(_SQL_INSERT_TICKET, values)
+        if self.conn.dialect.name == "sqlite":
+            row = self._fetchone(_SQL_INSERT_TICKET, values)
+            if row is not None:
+                self.add_history(row[0], ticket.created_at, actor, changes)
+        else:
+            values["at"], values["actor"] = values["created_at"], actor
+            values["actions"] = [c.action for c in changes]
+            values["fields"] = [c.field for c in changes]
+            values["befores"] = [c.before for c in changes]
+            values["afters"] = [c.after for c in changes]
+            values["internals"] = [c.internal for c in changes]
+            row = self._fetchone(_SQL_FILE_TICKET, values)
         ticket_id: int | None = None if row is None else row[0]
         if ticket_id is not None and ticket.co_assignees:
             self._add_co_assignees(ticket_id, ticket.co_assignees)
@@ -676,9 +714,7 @@ class Tx:
         return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def _sql(self, sql: str) -> str:
-        if self.conn.dialect.name == "sqlite":
-            return sql
-        return _NAMED.sub(r"%(\1)s", sql)
+        return sql if self.conn.dialect.name == "sqlite" else _pyformat(sql)
 
     def _fetchone(self, sql: str, params: dict[str, Any]) -> Any:
         cursor = self._cursor()
@@ -686,10 +722,10 @@ class Tx:
         return cursor.fetchone()
 
     def _instant(self, value: datetime | None) -> datetime | str | None:
-        """An instant as the raw statements bind it on this backend."""
+        """An instant as the raw statements bind it on this backend: on SQLite as
+        SQLAlchemy stores a datetime there, which is what reads it back."""
         if value is None or self.conn.dialect.name != "sqlite":
             return value
-        # as SQLAlchemy stores a datetime in SQLite, so that it reads back
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def _dialect_insert(self, table: Any) -> Any:
@@ -704,6 +740,12 @@ class Tx:
     def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
         stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+
+
+@functools.cache
+def _pyformat(sql: str) -> str:
+    """sql with psycopg's %(name)s parameters for sqlite3's :name ones."""
+    return _NAMED.sub(r"%(\1)s", sql)
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
