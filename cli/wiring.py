@@ -139,44 +139,59 @@ async def serve(node: Node, listen: str, workers: int, on_ready: Callable[[int],
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tickets = node.tickets
-    wake = asyncio.Event()
-
-    def changed() -> None:
-        loop.call_soon_threadsafe(wake.set)
-
-    unsubscribe = tickets.feed.subscribe(changed)
+    bell = Bell(loop)
+    tickets.on_alarm = bell.ring
     timers = [
         asyncio.create_task(
-            _timer("auto-close", tickets.close_confirmed, tickets.next_auto_close, tickets.clock)
+            timer_loop(
+                "auto-close", tickets.close_confirmed, tickets.next_auto_close, tickets.clock
+            )
         ),
         asyncio.create_task(
-            _timer("sla", tickets.fire_alarms, tickets.next_alarm, tickets.clock, wake)
+            timer_loop("sla", tickets.fire_alarms, tickets.next_alarm, tickets.clock, bell)
         ),
     ]
     await stop.wait()
-    unsubscribe()
     for timer in timers:
         timer.cancel()
     await server.stop(grace=5)
     node.db.dispose()
 
 
-async def _timer(
+class Bell:
+    """Wakes a sleeping timer when a change committed in this process sets an alarm
+    earlier than the instant the timer sleeps until (and only then: most changes don't)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.event = asyncio.Event()
+        self.until: datetime | None = None
+
+    def ring(self, at: datetime) -> None:
+        """Called from any thread with an alarm instant just committed. It reads `until`
+        without a lock: a stale read only wakes the timer for a round it didn't need."""
+        until = self.until
+        if until is None or at < until:
+            self.loop.call_soon_threadsafe(self.event.set)
+
+
+async def timer_loop(
     name: str,
     run: Callable[[], int],
     next_due: Callable[[], datetime | None],
     clock: Clock,
-    wake: asyncio.Event | None = None,
+    bell: Bell | None = None,
 ) -> None:
     """Runs what is due (closing unconfirmed tickets, firing SLA alarms) at the instant it is.
 
     It sleeps until the next due instant, at most `HOUSEKEEPING_MAX_SLEEP_S` so it
-    notices what other processes of the node scheduled, and wakes at once when wake
-    is set (by a change committed in this process, which may bring an instant nearer).
+    notices what other processes of the node scheduled, and wakes at once when bell
+    rings (a change committed in this process brought an instant nearer).
     """
     while True:
-        if wake is not None:
-            wake.clear()
+        if bell is not None:
+            bell.event.clear()
+            bell.until = None
         try:
             done = await asyncio.to_thread(run)
             if done:
@@ -188,8 +203,9 @@ async def _timer(
         delay = HOUSEKEEPING_MAX_SLEEP_S
         if due is not None:
             delay = min(delay, max((due - clock.now()).total_seconds(), 0.0))
-        if wake is None:
+        if bell is None:
             await asyncio.sleep(delay)
             continue
+        bell.until = clock.now() + timedelta(seconds=delay)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay)
+            await asyncio.wait_for(bell.event.wait(), delay)

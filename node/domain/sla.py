@@ -109,13 +109,13 @@ class Clock:
 
     def elapsed_at(self, calendar: Calendar, now: datetime) -> float:
         """Business seconds used of the target at now."""
-        if self.state is ClockState.RUNNING:
+        if self.state is ClockState.RUNNING and now > self.since:
             return self.elapsed_s + calendar.between(self.since, now)
         return self.elapsed_s
 
     def paused_at(self, calendar: Calendar, now: datetime) -> float:
         """Business seconds spent paused at now."""
-        if self.state is ClockState.PAUSED:
+        if self.state is ClockState.PAUSED and now > self.since:
             return self.paused_s + calendar.between(self.since, now)
         return self.paused_s
 
@@ -245,8 +245,9 @@ def derive(events: Iterable[SlaEvent], rules: Rules) -> TicketSla:
 def advance(state: TicketSla, event: SlaEvent, rules: Rules) -> TicketSla:
     """The SLA state after one more event (at or after every earlier one)."""
     at = event.at
-    clocks = [c.advanced(rules.calendar_of(c), at) if c.live else c for c in state.clocks]
-    state = replace(state, clocks=tuple(clocks))
+    if any(c.live and at > c.since for c in state.clocks):
+        clocks = [c.advanced(rules.calendar_of(c), at) if c.live else c for c in state.clocks]
+        state = replace(state, clocks=tuple(clocks))
     if event.kind is EventKind.CREATED:
         state = replace(state, status=event.value, cycle=1)
         return _start_cycle(state, at, rules)
@@ -293,6 +294,8 @@ def _stop(
 ) -> TicketSla:
     """Ends the live clocks of timers; met clocks not breached are dropped unless keep_met."""
     ending = frozenset(timers)
+    if not any(c.live and c.timer in ending for c in state.clocks):
+        return state
     clocks: list[Clock] = []
     for clock in state.clocks:
         if not clock.live or clock.timer not in ending:
@@ -347,8 +350,10 @@ def _change_policy(state: TicketSla, name: str, at: datetime, rules: Rules) -> T
     if policy is None:
         return _stop(state, Timer, ClockState.STOPPED, at)
     state = _stop(state, set(Timer) - set(policy.targets_s), ClockState.STOPPED, at)
-    state = replace(state, clocks=tuple(_moved(c, policy) if c.live else c for c in state.clocks))
     running = {c.timer for c in state.live}
+    if running:
+        moved = tuple(_moved(c, policy) if c.live else c for c in state.clocks)
+        state = replace(state, clocks=moved)
     if state.cycle == 0 or rules.kind(state.status) in (StatusKind.RESOLVED, *FINAL_KINDS):
         return state
     if Timer.RESOLUTION not in running:

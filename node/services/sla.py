@@ -250,22 +250,23 @@ class SlaService:
             ):
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
         finished += [view(c, rules.calendar_of(c), now) for c in state.clocks if not c.live]
-        self._keep(ticket, replace(state, clocks=tuple(c for c in state.clocks if c.live)), rules)
+        live = replace(state, clocks=tuple(c for c in state.clocks if c.live))
+        self._keep(ticket, live, rules, now)
         return history
 
-    def _keep(self, ticket: Ticket, state: TicketSla, rules: Rules) -> None:
-        """Stores state on ticket with the deadline and alarm it leads to."""
+    def _keep(self, ticket: Ticket, state: TicketSla, rules: Rules, now: datetime) -> None:
+        """Stores state on ticket with the deadline and alarm it leads to, and shows its
+        clocks as they stand at now."""
         ticket.sla = state
-        dues, alarms = [], []
+        views, alarms = [], []
         for clock in state.clocks:
             calendar = rules.calendar_of(clock)
-            due = clock.due_at(calendar)
-            if due is not None:
-                dues.append(due)
+            views.append(view(clock, calendar, now))
             alarm = clock.next_alarm(calendar, self.policies[clock.policy].levels)
             if alarm is not None:
                 alarms.append(alarm)
-        ticket.due_at = min(dues, default=None)
+        ticket.clocks = tuple(views)
+        ticket.due_at = min((v.due_at for v in views if v.due_at is not None), default=None)
         ticket.alarm_at = min(alarms, default=None)
 
     def subject(self, ticket: Ticket, store: Store) -> Subject:
@@ -336,7 +337,7 @@ class SlaService:
             changes.append(Change("escalated", "sla", "", note, internal=True))
             for action in self.config.escalation.actions(ticket.line, clock.timer, level):
                 changes += self._act(tx, ticket, action, note, now)
-        self._keep(ticket, replace(ticket.sla, clocks=tuple(clocks)), rules)
+        self._keep(ticket, replace(ticket.sla, clocks=tuple(clocks)), rules, now)
         return changes
 
     def _next_alarm(self, clock: Clock, rules: Rules) -> datetime | None:

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -81,6 +82,9 @@ class TicketService:
         self.sla = sla or SlaService(
             SlaConfig.from_config(DEFAULT_SLA_CONFIG, workflow.kinds), workflow
         )
+        self.on_alarm: Callable[[datetime], None] = _ignore
+        """Told, after commit, of every SLA alarm instant a change sets (the scheduler
+        listens to wake early)."""
 
     # -- filing and reading ------------------------------------------------------
 
@@ -140,8 +144,7 @@ class TicketService:
             if ticket_id is None:
                 return self._earlier(tx, requester, request_id, fingerprint)
             ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
-            tx.after_commit(self.feed.publish)
-        self.sla.show_live(ticket, store, now)
+            self._publish(tx, ticket)
         return ticket
 
     def get(self, actor: Actor, key: str) -> Ticket:
@@ -439,6 +442,13 @@ class TicketService:
                 f"ticket {ticket.key} is {ticket.status}: it changes only after an admin reopens it"
             )
 
+    def _publish(self, tx: Tx, ticket: Ticket) -> None:
+        """Tells the feed, and the scheduler of ticket's next alarm, once tx commits."""
+        tx.after_commit(self.feed.publish)
+        alarm_at = ticket.alarm_at
+        if alarm_at is not None:
+            tx.after_commit(lambda: self.on_alarm(alarm_at))
+
     def _show(self, tx: Tx, ticket: Ticket) -> None:
         """Sets the live clocks of a ticket a use case changes and returns."""
         self.sla.show(tx, [ticket], self.clock.now(), finished=False)
@@ -450,7 +460,7 @@ class TicketService:
         changes = changes + self.sla.follow(tx, ticket, changes, ticket.updated_at)
         tx.save_ticket(ticket)
         tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
-        tx.after_commit(self.feed.publish)
+        self._publish(tx, ticket)
 
     def _requester(self, tx: Tx, actor: Actor, login: str) -> tuple[str, str | None]:
         """The requester's login and, for store staff, their store."""
@@ -475,6 +485,10 @@ class TicketService:
         ticket = tx.ticket(ticket_id)
         assert ticket is not None
         return ticket
+
+
+def _ignore(_at: datetime) -> None:
+    """What a service no scheduler listens to does with an alarm instant."""
 
 
 def _store_code(actor: Actor, code: str, home: str | None) -> str:
