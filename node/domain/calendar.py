@@ -65,7 +65,7 @@ datetimes from 1685 to 2255 and any duration given in whole microseconds.
 import math
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import accumulate
@@ -603,6 +603,28 @@ class Calendar:
                 grow = max(grow, math.ceil((target - after[-1]) / rate) + 1)
             tl = self._grow_forward(tl, grow)
             grow *= 2
+
+    def adds_us(self, a: float, seconds: Sequence[float]) -> list[float]:
+        """`add_us` of several durations from one start, looking the start up once.
+
+        Raises:
+            ValueError: as `add`.
+        """
+        if len(seconds) < 2 or self._always or self._never:
+            return [self.add_us(a, s) for s in seconds]
+        self.add_us(a, max(seconds))  # the timeline now reaches the latest of them
+        tl = self._tl
+        assert tl is not None
+        base = tl.elapsed(a)
+        found = []
+        for s in seconds:
+            need = round(s * _US)
+            if need <= 0:
+                found.append(a)
+                continue
+            j = bisect_left(tl.after, base + need)
+            found.append(tl.starts[j] + (base + need - tl.before[j]))
+        return found
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is business time.

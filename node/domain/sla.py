@@ -121,23 +121,30 @@ class Clock:
 
     def due_at(self, calendar: Calendar) -> datetime | None:
         """When the target runs out, if the clock runs and has not run out already."""
-        if self.state is not ClockState.RUNNING:
-            return None
-        due = due_us(calendar, epoch_us(self.since), self.elapsed_s, self.target_s)
-        return None if due is None else instant(due)
+        return self.schedule(calendar, ())[0]
 
     def breached_at(self, calendar: Calendar, now: datetime) -> bool:
         return self.elapsed_at(calendar, now) > self.target_s
 
     def next_alarm(self, calendar: Calendar, levels: Sequence[float]) -> datetime | None:
         """When the next unfired alarm level is reached; None while paused or finished."""
+        return self.schedule(calendar, levels)[1]
+
+    def schedule(
+        self, calendar: Calendar, levels: Sequence[float]
+    ) -> tuple[datetime | None, datetime | None]:
+        """(`due_at`, `next_alarm`), looked up together."""
         if self.state is not ClockState.RUNNING:
-            return None
-        since = epoch_us(self.since)
-        alarm = alarm_us(
-            calendar, since, self.elapsed_s, self.target_s, fired=self.fired, levels=levels
+            return None, None
+        due, alarm = schedule_us(
+            calendar,
+            epoch_us(self.since),
+            self.elapsed_s,
+            self.target_s,
+            fired=self.fired,
+            levels=levels,
         )
-        return None if alarm is None else instant(alarm)
+        return (None if due is None else instant(due)), (None if alarm is None else instant(alarm))
 
     def advanced(self, calendar: Calendar, at: datetime) -> "Clock":
         """The clock brought forward to at, state unchanged."""
@@ -149,14 +156,7 @@ class Clock:
         return replace(self, paused_s=self.paused_s + counted, since=at)
 
 
-def due_us(calendar: Calendar, since_us: float, elapsed_s: float, target_s: float) -> float | None:
-    """When a clock running since since_us runs out (epoch microseconds); None once it has."""
-    if elapsed_s >= target_s:
-        return None
-    return calendar.add_us(since_us, target_s - elapsed_s)
-
-
-def alarm_us(
+def schedule_us(
     calendar: Calendar,
     since_us: float,
     elapsed_s: float,
@@ -164,12 +164,22 @@ def alarm_us(
     *,
     fired: int,
     levels: Sequence[float],
-) -> float | None:
-    """When a clock running since since_us reaches its next unfired alarm level (epoch
-    microseconds, since_us itself for a level passed already); None once all fired."""
-    if fired >= len(levels):
-        return None
-    return calendar.add_us(since_us, max(target_s * levels[fired] - elapsed_s, 0.0))
+) -> tuple[float | None, float | None]:
+    """When a clock running since since_us runs out, and when it reaches its next unfired
+    alarm level (since_us itself for a level passed already), in epoch microseconds.
+
+    Returns:
+        (due, alarm): due is None once the target has run out, alarm once all fired.
+    """
+    wanted = []
+    if elapsed_s < target_s:
+        wanted.append(target_s - elapsed_s)
+    if fired < len(levels):
+        wanted.append(max(target_s * levels[fired] - elapsed_s, 0.0))
+    found = calendar.adds_us(since_us, wanted)
+    due = found[0] if elapsed_s < target_s else None
+    alarm = found[-1] if fired < len(levels) else None
+    return due, alarm
 
 
 class EventKind(StrEnum):
@@ -420,8 +430,10 @@ class ClockView:
         return self.elapsed_s > self.target_s
 
 
-def view(clock: Clock, calendar: Calendar, now: datetime) -> ClockView:
-    """How clock stands at now."""
+def view(
+    clock: Clock, calendar: Calendar, now: datetime, due_at: datetime | None = None
+) -> ClockView:
+    """How clock stands at now; due_at when the caller has looked it up already."""
     return ClockView(
         timer=clock.timer,
         cycle=clock.cycle,
@@ -431,6 +443,6 @@ def view(clock: Clock, calendar: Calendar, now: datetime) -> ClockView:
         elapsed_s=clock.elapsed_at(calendar, now),
         paused_s=clock.paused_at(calendar, now),
         started_at=clock.started_at,
-        due_at=clock.due_at(calendar),
+        due_at=due_at or clock.due_at(calendar),
         ended_at=None if clock.live else clock.since,
     )

@@ -36,10 +36,9 @@ from node.domain.sla import (
     TicketSla,
     Timer,
     advance,
-    alarm_us,
     derive,
-    due_us,
     events_of,
+    schedule_us,
     view,
 )
 from node.domain.slapolicy import ALWAYS, Action, Shift, SlaConfig, Subject
@@ -192,8 +191,7 @@ class SlaService:
             dues, alarms = [], []
             for c in clocks:
                 if c.state == RUNNING:
-                    due = due_us(calendar, c.since_us, c.elapsed_s, c.target_s)
-                    alarm = alarm_us(
+                    due, alarm = schedule_us(
                         calendar,
                         c.since_us,
                         c.elapsed_s,
@@ -261,8 +259,8 @@ class SlaService:
         views, alarms = [], []
         for clock in state.clocks:
             calendar = rules.calendar_of(clock)
-            views.append(view(clock, calendar, now))
-            alarm = clock.next_alarm(calendar, self.policies[clock.policy].levels)
+            due, alarm = clock.schedule(calendar, self.policies[clock.policy].levels)
+            views.append(view(clock, calendar, now, due))
             if alarm is not None:
                 alarms.append(alarm)
         ticket.clocks = tuple(views)
