@@ -139,3 +139,23 @@ def test_the_readme_example_is_a_valid_configuration() -> None:
     assert config.hours["extended"].week[6] == ((480, 780), (840, 1320))
     assert config.escalation.next_line("L1") == "L2"
     assert set(table["holidays"]) == {"Saint Petersburg", "Moscow"}
+
+
+def test_a_renamed_policy_takes_over_the_clocks_of_the_old_name(desk: Desk) -> None:
+    ivan = desk.actor("ivan")
+    scales = file(desk, "anna", "scales")
+    desk.clock.advance(timedelta(hours=1))
+    policies = [dict(p) for p in DEFAULT_POLICIES]
+    next(p for p in policies if p["name"] == "p3")["name"] = "standard"
+    renamed = service(
+        desk, {"hours": {"business": {"mon-fri": "09:00-18:00"}}, "policies": policies}
+    )
+
+    renamed.recompute_sla()
+
+    moved = renamed.get(ivan, scales.key)
+    assert moved.sla.policy == "standard"
+    first = clock_of(moved, Timer.FIRST_RESPONSE)
+    assert (first.policy, first.elapsed_s) == ("standard", 3600)
+    assert moved.due_at == desk.clock.now() + timedelta(hours=3)
+    assert renamed.history(ivan, scales.key)[-1].change.after == "standard"

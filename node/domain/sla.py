@@ -57,6 +57,8 @@ class ClockState(StrEnum):
 
 
 LIVE = frozenset({ClockState.RUNNING, ClockState.PAUSED})
+ALWAYS_HOURS = "24/7"
+"""The name of the hours that have no end; every configuration has them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +242,15 @@ class Rules:
     policies: Mapping[str, Policy]
     calendar: Callable[[Policy], Calendar]
 
+    def policy_of(self, clock: Clock) -> Policy:
+        """The clock's policy; one with its name, round the clock and no warnings when the
+        configuration no longer has it (its clocks are about to move to the policy chosen
+        now, and the time since their last event counts in full, to the store's favour)."""
+        found = self.policies.get(clock.policy)
+        return found or Policy(clock.policy, {}, warnings=(), hours=ALWAYS_HOURS)
+
     def calendar_of(self, clock: Clock) -> Calendar:
-        return self.calendar(self.policies[clock.policy])
+        return self.calendar(self.policy_of(clock))
 
 
 def derive(events: Iterable[SlaEvent], rules: Rules) -> TicketSla:

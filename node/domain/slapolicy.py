@@ -24,11 +24,10 @@ from typing import Any
 
 from node.domain.calendar import Hours
 from node.domain.errors import InvalidArgument
-from node.domain.sla import Policy, Timer
+from node.domain.sla import ALWAYS_HOURS, Policy, Timer
 from node.domain.ticket import Priority, TicketType
 
-ALWAYS = "24/7"
-"""The name of the hours that have no end; always defined."""
+ALWAYS = ALWAYS_HOURS
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
 

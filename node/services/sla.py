@@ -259,7 +259,7 @@ class SlaService:
         views, alarms = [], []
         for clock in state.clocks:
             calendar = rules.calendar_of(clock)
-            due, alarm = clock.schedule(calendar, self.policies[clock.policy].levels)
+            due, alarm = clock.schedule(calendar, rules.policy_of(clock).levels)
             views.append(view(clock, calendar, now, due))
             if alarm is not None:
                 alarms.append(alarm)
@@ -325,7 +325,7 @@ class SlaService:
                 break
             index = min(due)[1]  # the alarm that fell due first, as a node that ran would
             clock = clocks[index]
-            level = self.policies[clock.policy].levels[clock.fired]
+            level = rules.policy_of(clock).levels[clock.fired]
             clocks[index] = clock = replace(clock, fired=clock.fired + 1)
             what = "breached" if level >= 1 else f"at {level:.0%}"
             due_at = clock.due_at(rules.calendar_of(clock))
@@ -339,7 +339,7 @@ class SlaService:
         return changes
 
     def _next_alarm(self, clock: Clock, rules: Rules) -> datetime | None:
-        return clock.next_alarm(rules.calendar_of(clock), self.policies[clock.policy].levels)
+        return clock.next_alarm(rules.calendar_of(clock), rules.policy_of(clock).levels)
 
     def _act(
         self, tx: Tx, ticket: Ticket, action: Action, note: str, now: datetime
