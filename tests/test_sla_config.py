@@ -3,10 +3,14 @@ and `adopt_sla_config`, on SQLite and PostgreSQL."""
 
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cli import wiring
+from node.domain.errors import InvalidArgument
 from node.domain.sla import ClockState, Timer
 from node.domain.slapolicy import DEFAULT_POLICIES, SlaConfig
 from node.domain.ticket import Ticket, TicketDraft, TicketQuery, Visibility
@@ -159,3 +163,36 @@ def test_a_renamed_policy_takes_over_the_clocks_of_the_old_name(desk: Desk) -> N
     assert (first.policy, first.elapsed_s) == ("standard", 3600)
     assert moved.due_at == desk.clock.now() + timedelta(hours=3)
     assert renamed.history(ivan, scales.key)[-1].change.after == "standard"
+
+
+def test_holidays_come_per_region_from_the_package_or_an_ical_file(tmp_path: Path) -> None:
+    (tmp_path / "moscow.ics").write_text(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261230\r\n"
+        "SUMMARY:Office closed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    table = {
+        "Saint Petersburg": {"country": "RU", "years": [2026]},
+        "Moscow": {"ical": "moscow.ics"},
+    }
+    regions = wiring.holidays(table, tmp_path)
+    assert date(2026, 1, 1) in regions["Saint Petersburg"].days_off
+    assert regions["Moscow"].days_off == frozenset({date(2026, 12, 30)})
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ({"Moscow": {"country": "RU"}}, "sla.holidays.Moscow.years"),
+        ({"Moscow": {"country": "RU", "ical": "x.ics", "years": [2026]}}, "sla.holidays.Moscow"),
+        ({"Moscow": {"ical": "missing.ics"}}, "sla.holidays.Moscow.ical"),
+        ({"Moscow": "RU"}, "sla.holidays.Moscow"),
+        ({"Moscow": {"country": "XX", "years": [2026]}}, "holidays.country"),
+    ],
+)
+def test_bad_holiday_sources_are_refused_naming_the_entry(
+    tmp_path: Path, table: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        wiring.holidays(table, tmp_path)
+    assert refused.value.field == field
