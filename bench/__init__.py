@@ -16,6 +16,7 @@ another module leaves the rest of the record alone.
 
 Modules:
     create_ticket: tickets filed per second through the gRPC API of a real node.
+    sla: the SLA engine over a node's SQLite database, in process.
     bare_server: the bare gRPC server those are compared with.
     load: the client harness (threads, each with its own channel) and the
         alternating measurement of a subject and its bare.
