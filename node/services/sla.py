@@ -18,10 +18,10 @@ transaction holds.
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from node.domain.calendar import Calendar, Holidays, instant
+from node.domain.calendar import Calendar, Holidays
 from node.domain.roles import STAFF
 from node.domain.sla import (
     POLICY_FIELD,
@@ -49,6 +49,20 @@ from node.store.slastate import raw_clocks
 from node.store.tx import SlaRow, Tx
 
 RUNNING = ClockState.RUNNING.value
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """The policy tickets of one kind fall under, its calendar, its targets by timer name."""
+
+    policy: Policy
+    calendar: Calendar
+    targets: Mapping[str, float]
+
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
 
 SUBJECT_FIELDS = frozenset({"priority", "category", "ticket_type", "stop_trade", "store"})
 """Fields whose change may choose another policy."""
@@ -157,60 +171,55 @@ class SlaService:
 
     def reschedule(
         self, rows: Iterable[SlaRow], stores: Mapping[str, Store]
-    ) -> tuple[list[tuple[int, datetime | None, datetime | None]], list[int]]:
+    ) -> tuple[list[tuple[int, float | None, float | None]], list[int]]:
         """Deadlines and next alarms of tickets on the present calendars, straight from
         their stored state, for a pass over many tickets.
 
         Returns:
-            (ticket id, due_at, alarm_at) of the tickets whose policy and targets stand as
-            they are, and the ids of the others, which need `refresh`.
+            (ticket id, due, alarm in epoch microseconds) of the tickets whose policy and
+            targets stand as they are, and the ids of the others, which need `refresh`.
         """
-        chosen: dict[tuple[str, str, int, str, bool], Policy | None] = {}
-        deadlines: list[tuple[int, datetime | None, datetime | None]] = []
+        chosen: dict[tuple[str, str, int, str, bool], _Chosen | None] = {}
+        deadlines: list[tuple[int, float | None, float | None]] = []
         others: list[int] = []
         for row in rows:
-            store = stores[row.store]
             key = (row.ticket_type, row.category, row.priority, row.store, row.stop_trade)
             if key not in chosen:
-                chosen[key] = self.config.select(self._row_subject(row, store))
-            policy = chosen[key]
+                chosen[key] = self._chosen(row, stores[row.store])
+            found = chosen[key]
             clocks = raw_clocks(row.state)
-            if (policy.name if policy else "") != row.policy or any(
-                policy is None
-                or c.policy != policy.name
-                or c.target_s != policy.targets_s.get(Timer(c.timer))
+            if (found.policy.name if found else "") != row.policy or any(
+                found is None or c.policy != row.policy or c.target_s != found.targets.get(c.timer)
                 for c in clocks
             ):
                 others.append(row.id)
                 continue
-            if policy is None:
-                deadlines.append((row.id, None, None))
-                continue
-            hours = ALWAYS if row.stop_trade else policy.hours
-            calendar = self.calendar(hours, store.timezone, store.region)
-            dues, alarms = [], []
+            due = alarm = None
             for c in clocks:
-                if c.state == RUNNING:
-                    due, alarm = schedule_us(
-                        calendar,
+                if found is not None and c.state == RUNNING:
+                    due_us, alarm_us = schedule_us(
+                        found.calendar,
                         c.since_us,
                         c.elapsed_s,
                         c.target_s,
                         fired=c.fired,
-                        levels=policy.levels,
+                        levels=found.policy.levels,
                     )
-                    if due is not None:
-                        dues.append(due)
-                    if alarm is not None:
-                        alarms.append(alarm)
-            deadlines.append(
-                (
-                    row.id,
-                    instant(min(dues)) if dues else None,
-                    instant(min(alarms)) if alarms else None,
-                )
-            )
+                    due = _earlier(due, due_us)
+                    alarm = _earlier(alarm, alarm_us)
+            deadlines.append((row.id, due, alarm))
         return deadlines, others
+
+    def _chosen(self, row: SlaRow, store: Store) -> "_Chosen | None":
+        policy = self.config.select(self._row_subject(row, store))
+        if policy is None:
+            return None
+        hours = ALWAYS if row.stop_trade else policy.hours
+        return _Chosen(
+            policy,
+            self.calendar(hours, store.timezone, store.region),
+            {timer.value: target for timer, target in policy.targets_s.items()},
+        )
 
     def _row_subject(self, row: SlaRow, store: Store) -> Subject:
         return Subject(

@@ -3,7 +3,7 @@
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from node.domain.calendar import epoch_us, instant
 from node.domain.roles import Actor, Role
 from node.domain.sla import POLICY_FIELD, REPLIED, ClockState, ClockView, Timer
 from node.domain.ticket import (
@@ -151,6 +152,8 @@ _SQL_FILE_TICKET = f"""
         ORDER BY c.n
     )
     SELECT id FROM ticket"""
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_FAR_FUTURE_US = epoch_us(FAR_FUTURE)
 _NAMED = re.compile(r":([a-z_0-9]+)")
 
 
@@ -447,18 +450,17 @@ class Tx:
         )
         return [SlaRow._make(row) for row in cursor.fetchall()]
 
-    def save_deadlines(
-        self, deadlines: Sequence[tuple[int, datetime | None, datetime | None]]
-    ) -> None:
-        """Writes (ticket id, due_at, alarm_at) of tickets whose SLA state stays as it is."""
+    def save_deadlines(self, deadlines: Sequence[tuple[int, float | None, float | None]]) -> None:
+        """Writes (ticket id, due, alarm in epoch microseconds) of tickets whose SLA state
+        stays as it is."""
         if deadlines:
             rows = [
                 {
                     "id": ticket_id,
-                    "due_at": self._instant(due_at or FAR_FUTURE),
-                    "alarm_at": self._instant(alarm_at),
+                    "due_at": self._instant_us(_FAR_FUTURE_US if due is None else due),
+                    "alarm_at": None if alarm is None else self._instant_us(alarm),
                 }
-                for ticket_id, due_at, alarm_at in deadlines
+                for ticket_id, due, alarm in deadlines
             ]
             self._cursor().executemany(self._sql(_SQL_SAVE_DEADLINES), rows)
 
@@ -727,6 +729,12 @@ class Tx:
         if value is None or self.conn.dialect.name != "sqlite":
             return value
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def _instant_us(self, us: float) -> datetime | str:
+        """An instant given in epoch microseconds, as the raw statements bind it."""
+        if self.conn.dialect.name != "sqlite":
+            return instant(us)
+        return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
 
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
