@@ -56,6 +56,10 @@ class Workflow:
     def statuses_of(self, *kinds: StatusKind) -> list[str]:
         return [name for name, kind in self.kinds.items() if kind in kinds]
 
+    def open_statuses(self) -> list[str]:
+        """The statuses of tickets not closed or cancelled."""
+        return [name for name, kind in self.kinds.items() if kind not in FINAL_KINDS]
+
     def refusal(self, transition: Transition, ticket: Ticket, actor: Actor) -> str | None:
         """Why actor may not take transition on ticket now, or None if it may."""
         if ticket.status not in transition.sources:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from node.domain.calendar import Calendar, Holidays
+from node.domain.calendar import NO_HOLIDAYS, Calendar, Holidays
 from node.domain.roles import STAFF
 from node.domain.sla import (
     POLICY_FIELD,
@@ -34,7 +34,6 @@ from node.domain.sla import (
     Rules,
     SlaEvent,
     TicketSla,
-    Timer,
     advance,
     derive,
     events_of,
@@ -101,28 +100,25 @@ class SlaService:
             with self._lock:
                 found = self._calendars.get(key)
                 if found is None:
-                    holidays = self.holidays.get(region)
-                    found = (
-                        Calendar(self.config.hours[hours], timezone, holidays)
-                        if holidays
-                        else Calendar(self.config.hours[hours], timezone)
-                    )
+                    holidays = self.holidays.get(region, NO_HOLIDAYS)
+                    found = Calendar(self.config.hours[hours], timezone, holidays)
                     self._calendars[key] = found
         return found
 
     def rules(self, ticket: Ticket, store: Store) -> Rules:
         """How ticket's clocks count: its store's zone and holidays; 24/7 when stop-trade."""
 
-        def calendar(policy: Policy) -> Calendar:
-            hours = ALWAYS if ticket.stop_trade else policy.hours
-            return self.calendar(hours, store.timezone, store.region)
-
         return Rules(
             kind=self.workflow.kind,
             pauses=self.config.pauses,
             policies=self.policies,
-            calendar=calendar,
+            calendar=lambda policy: self._counting(policy, store, ticket.stop_trade),
         )
+
+    def _counting(self, policy: Policy, store: Store, stop_trade: bool) -> Calendar:
+        """The calendar policy's clocks count on in store: 24/7 when the ticket stops trade."""
+        hours = ALWAYS if stop_trade else policy.hours
+        return self.calendar(hours, store.timezone, store.region)
 
     # -- following tickets ---------------------------------------------------------
 
@@ -214,10 +210,9 @@ class SlaService:
         policy = self.config.select(self._row_subject(row, store))
         if policy is None:
             return None
-        hours = ALWAYS if row.stop_trade else policy.hours
         return _Chosen(
             policy,
-            self.calendar(hours, store.timezone, store.region),
+            self._counting(policy, store, row.stop_trade),
             {timer.value: target for timer, target in policy.targets_s.items()},
         )
 
@@ -252,9 +247,7 @@ class SlaService:
             if name != state.policy:
                 history.append(Change(SLA_ACTION, POLICY_FIELD, state.policy, name))
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
-            elif policy and any(
-                c.target_s != policy.targets_s.get(Timer(c.timer)) for c in state.live
-            ):
+            elif policy and any(c.target_s != policy.targets_s.get(c.timer) for c in state.live):
                 state = advance(state, SlaEvent(now, EventKind.POLICY, name), rules)
         finished += [view(c, rules.calendar_of(c), now) for c in state.clocks if not c.live]
         live = replace(state, clocks=tuple(c for c in state.clocks if c.live))
@@ -393,5 +386,4 @@ class SlaService:
             return False
         if shift.max_open is None:
             return True
-        open_statuses = [s for s, kind in self.workflow.kinds.items() if kind not in FINAL_KINDS]
-        return tx.open_load(login, open_statuses) < shift.max_open
+        return tx.open_load(login, self.workflow.open_statuses()) < shift.max_open

@@ -43,8 +43,9 @@ DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
 EVENT_BATCH = 500
 AUTO_CLOSE_BATCH = 200
 RECOMPUTE_BATCH = 2000
-SLA_CONFIG_SETTING = "sla_config"
 """Tickets put under a new SLA configuration per transaction."""
+SLA_CONFIG_SETTING = "sla_config"
+"""The node setting naming the SLA configuration open tickets were computed under."""
 COMMENT_EXCERPT = 200
 """How much of a comment its history entry repeats."""
 
@@ -166,7 +167,7 @@ class TicketService:
                 raise PermissionDenied("store: requesters list only their own store's tickets")
             query = replace(query, store=actor.store)
         if not query.statuses and not include_closed:
-            query = replace(query, statuses=tuple(self._open_statuses()))
+            query = replace(query, statuses=tuple(self.workflow.open_statuses()))
         unknown = [s for s in query.statuses if s not in self.workflow.kinds]
         if unknown:
             raise InvalidArgument("statuses", f"unknown status {unknown[0]!r}")
@@ -332,7 +333,7 @@ class TicketService:
         matches, or to none, and its alarms are gone with it).
         """
         now, after, done = self.clock.now(), 0, 0
-        open_statuses = self._open_statuses()
+        open_statuses = self.workflow.open_statuses()
         while True:
             with self.db.write() as tx:
                 stores = {store.code: store for store in tx.stores()}
@@ -422,9 +423,6 @@ class TicketService:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _open_statuses(self) -> list[str]:
-        return [s for s, kind in self.workflow.kinds.items() if kind not in FINAL_KINDS]
-
     def _visible(self, tx: Tx, actor: Actor, key: str, *, for_update: bool = False) -> Ticket:
         ticket = tx.ticket(validation.ticket_number(key, tx.key_prefix), for_update=for_update)
         if ticket is None or (actor.role is Role.REQUESTER and ticket.store != actor.store):
@@ -450,8 +448,10 @@ class TicketService:
             tx.after_commit(lambda: self.on_alarm(alarm_at))
 
     def _show(self, tx: Tx, ticket: Ticket) -> None:
-        """Sets the live clocks of a ticket a use case changes and returns."""
-        self.sla.show(tx, [ticket], self.clock.now(), finished=False)
+        """Sets the live clocks of a ticket a use case changes and returns, unless moving
+        them set them already."""
+        if not ticket.clocks:
+            self.sla.show(tx, [ticket], self.clock.now(), finished=False)
 
     def _commit_changes(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
         if not changes:
