@@ -238,10 +238,12 @@ def test_one_move_from_any_status(
 
 
 def test_random_sequences_reach_every_transition() -> None:
-    """Guards the property test above: its moves do get taken, not only refused."""
+    """Guards the property test above: its moves do get taken, not only refused. (Hypothesis
+    draws strings from the constants of the code base, so the examples shift as code is added:
+    the margin of examples keeps every transition reached.)"""
     taken: set[str] = set()
 
-    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(sequence=st.lists(step, min_size=25, max_size=25))
     def run(sequence: list[Step]) -> None:
         taken.update(drive(make_ticket(), sequence))

@@ -254,6 +254,7 @@ class TicketDraft:
         request_id: client-chosen; a retried create with it returns the same ticket.
         store: empty for a requester's own store.
         requester: for staff and integrations filing on behalf of a store user.
+        stop_trade: the store cannot sell, whatever the category says (a partner's offer).
     """
 
     category: str
@@ -265,6 +266,7 @@ class TicketDraft:
     impact: Level | None = None
     urgency: Level | None = None
     requester: str = ""
+    stop_trade: bool = False
 
 
 @dataclass(frozen=True, slots=True)

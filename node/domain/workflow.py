@@ -111,6 +111,33 @@ class Workflow:
             changes.append(Change("transition", "reason", "", reason))
         return changes
 
+    def move(self, ticket: Ticket, actor: Actor, target: str, now: datetime) -> list[Change]:
+        """Takes ticket to target through the fewest transitions, whoever they are open
+        to: for what a partner node reports, which the link authorises rather than a role.
+        Each step is recorded; no step when ticket is in target already.
+
+        Raises:
+            FailedPrecondition: no transitions lead from the ticket's status to target.
+        """
+        if target not in self.kinds:
+            raise InvalidArgument("status", f"unknown status {target!r}")
+        paths: dict[str, list[str]] = {ticket.status: []}
+        frontier = [ticket.status]
+        while frontier and target not in paths:
+            step = []
+            for status in frontier:
+                for t in self.transitions:
+                    if status in t.sources and t.target not in paths:
+                        paths[t.target] = [*paths[status], t.target]
+                        step.append(t.target)
+            frontier = step
+        if target not in paths:
+            raise FailedPrecondition(f"no transitions lead from '{ticket.status}' to '{target}'")
+        changes: list[Change] = []
+        for status in paths[target]:
+            changes += self._enter(ticket, actor, status, now)
+        return changes
+
     def _enter(self, ticket: Ticket, actor: Actor, target: str, now: datetime) -> list[Change]:
         before = self.kind(ticket.status)
         after = self.kind(target)

@@ -86,6 +86,8 @@ class TicketService:
         self.on_alarm: Callable[[datetime], None] = _ignore
         """Told, after commit, of every SLA alarm instant a change sets (the scheduler
         listens to wake early)."""
+        self.on_record: list[Callable[[Tx, Actor, Ticket, list[Change]], None]] = []
+        """Told, inside the transaction, of every change recorded on a ticket."""
 
     # -- filing and reading ------------------------------------------------------
 
@@ -97,55 +99,60 @@ class TicketService:
             PermissionDenied: a requester files for another store.
             AlreadyExists: the request id was used for a different ticket.
         """
+        with self.db.write() as tx:
+            return self.file(tx, actor, draft)
+
+    def file(self, tx: Tx, actor: Actor, draft: TicketDraft) -> Ticket:
+        """`create` in the caller's transaction (a partner's offer files one with its receipt)."""
         title = validation.title(draft.title)
         description = validation.description(draft.description)
         request_id = validation.request_id(draft.request_id)
         fingerprint = _fingerprint(draft)
         now = self.clock.now()
-        with self.db.write() as tx:
-            requester, home = self._requester(tx, actor, draft.requester)
-            category, store = tx.category_and_store(
-                validation.code("category", draft.category),
-                validation.code("store", _store_code(actor, draft.store, home)),
+        requester, home = self._requester(tx, actor, draft.requester)
+        category, store = tx.category_and_store(
+            validation.code("category", draft.category),
+            validation.code("store", _store_code(actor, draft.store, home)),
+        )
+        if category is None:
+            raise InvalidArgument(
+                "category", f"no such category {draft.category!r} in the catalogue"
             )
-            if category is None:
-                raise InvalidArgument(
-                    "category", f"no such category {draft.category!r} in the catalogue"
-                )
-            if store is None:
-                raise InvalidArgument("store", f"no such store {draft.store or home!r}")
-            impact = draft.impact or category.impact
-            urgency = draft.urgency or category.urgency
-            ticket = Ticket(
-                id=0,
-                key="",
-                title=title,
-                description=description,
-                ticket_type=draft.ticket_type or category.ticket_type,
-                category=category.code,
-                requester=requester,
-                store=store.code,
-                impact=impact,
-                urgency=urgency,
-                priority=self.matrix.priority(impact, urgency, store.tier, category.stop_trade),
-                stop_trade=category.stop_trade,
-                status=self.workflow.initial,
-                created_at=now,
-                updated_at=now,
-                group=category.group,
-                line=self.sla.config.escalation.first_line,
-            )
-            sla_changes = self.sla.start(ticket, store, now)
-            changes = [Change("created", "status", "", ticket.status)]
-            if ticket.group:
-                changes.append(Change("assigned", "group", "", ticket.group))
-            ticket_id = tx.insert_ticket(
-                ticket, request_id, fingerprint, actor.login, changes + sla_changes
-            )
-            if ticket_id is None:
-                return self._earlier(tx, requester, request_id, fingerprint)
-            ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
-            self._publish(tx, ticket)
+        if store is None:
+            raise InvalidArgument("store", f"no such store {draft.store or home!r}")
+        impact = draft.impact or category.impact
+        urgency = draft.urgency or category.urgency
+        stop_trade = category.stop_trade or draft.stop_trade
+        ticket = Ticket(
+            id=0,
+            key="",
+            title=title,
+            description=description,
+            ticket_type=draft.ticket_type or category.ticket_type,
+            category=category.code,
+            requester=requester,
+            store=store.code,
+            impact=impact,
+            urgency=urgency,
+            priority=self.matrix.priority(impact, urgency, store.tier, stop_trade),
+            stop_trade=stop_trade,
+            status=self.workflow.initial,
+            created_at=now,
+            updated_at=now,
+            group=category.group,
+            line=self.sla.config.escalation.first_line,
+        )
+        sla_changes = self.sla.start(ticket, store, now)
+        changes = [Change("created", "status", "", ticket.status)]
+        if ticket.group:
+            changes.append(Change("assigned", "group", "", ticket.group))
+        ticket_id = tx.insert_ticket(
+            ticket, request_id, fingerprint, actor.login, changes + sla_changes
+        )
+        if ticket_id is None:
+            return self._earlier(tx, requester, request_id, fingerprint)
+        ticket.id, ticket.key = ticket_id, tx.key(ticket_id)
+        self._publish(tx, ticket)
         return ticket
 
     def get(self, actor: Actor, key: str) -> Ticket:
@@ -223,7 +230,7 @@ class TicketService:
                     ticket.impact, ticket.urgency, tier, ticket.stop_trade
                 )
                 changes += ticket.set("updated", "priority", priority)
-            self._commit_changes(tx, actor, ticket, changes)
+            self.record(tx, actor, ticket, changes)
             self._show(tx, ticket)
         return ticket
 
@@ -233,7 +240,7 @@ class TicketService:
         with self.db.write() as tx:
             ticket = self._visible(tx, actor, key, for_update=True)
             changes = self.workflow.apply(ticket, actor, name, reason, now)
-            self._commit_changes(tx, actor, ticket, changes)
+            self.record(tx, actor, ticket, changes)
             self._show(tx, ticket)
         return ticket
 
@@ -266,26 +273,29 @@ class TicketService:
                     raise InvalidArgument("group", f"no such group {group!r}")
                 changes += ticket.set("assigned", "group", group)
             changes += ticket.set("assigned", "co_assignees", co_assignees)
-            self._commit_changes(tx, actor, ticket, changes)
+            self.record(tx, actor, ticket, changes)
             self._show(tx, ticket)
         return ticket
 
     def comment(self, actor: Actor, key: str, body: str, visibility: Visibility) -> Comment:
         """Adds a comment; internal comments are for engineers and never shown to store staff."""
+        with self.db.write() as tx:
+            ticket = self._visible(tx, actor, key, for_update=True)
+            return self.remark(tx, actor, ticket, body, visibility)
+
+    def remark(
+        self, tx: Tx, actor: Actor, ticket: Ticket, body: str, visibility: Visibility
+    ) -> Comment:
+        """`comment` on a ticket read for update in the caller's transaction."""
         body = validation.comment_body(body)
         internal = visibility is Visibility.INTERNAL
         if internal and not actor.is_staff:
             raise PermissionDenied("visibility: only engineers write internal comments")
-        now = self.clock.now()
-        with self.db.write() as tx:
-            ticket = self._visible(tx, actor, key, for_update=True)
-            self._require_open(ticket)
-            comment = tx.add_comment(ticket.id, actor.login, visibility, body, now)
-            excerpt = body if len(body) <= COMMENT_EXCERPT else body[: COMMENT_EXCERPT - 1] + "…"
-            action = REPLIED if actor.is_staff and not internal else "commented"
-            self._commit_changes(
-                tx, actor, ticket, [Change(action, visibility.value, "", excerpt, internal)]
-            )
+        self._require_open(ticket)
+        comment = tx.add_comment(ticket.id, actor.login, visibility, body, self.clock.now())
+        excerpt = body if len(body) <= COMMENT_EXCERPT else body[: COMMENT_EXCERPT - 1] + "…"
+        action = REPLIED if actor.is_staff and not internal else "commented"
+        self.record(tx, actor, ticket, [Change(action, visibility.value, "", excerpt, internal)])
         return comment
 
     def close_confirmed(self) -> int:
@@ -307,7 +317,7 @@ class TicketService:
                 if not closing:
                     continue
                 changes = self.workflow.apply(ticket, SYSTEM_ACTOR, closing[0], "", now)
-                self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
+                self.record(tx, SYSTEM_ACTOR, ticket, changes)
                 closed += 1
         return closed
 
@@ -321,7 +331,7 @@ class TicketService:
                 ticket = tx.ticket(ticket_id, for_update=True)
                 assert ticket is not None
                 changes = self.sla.escalate(tx, ticket, now)
-                self._commit_changes(tx, SYSTEM_ACTOR, ticket, changes)
+                self.record(tx, SYSTEM_ACTOR, ticket, changes)
         return len(ticket_ids)
 
     def recompute_sla(self) -> int:
@@ -453,13 +463,17 @@ class TicketService:
         if not ticket.clocks:
             self.sla.show(tx, [ticket], self.clock.now(), finished=False)
 
-    def _commit_changes(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
+    def record(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
+        """Saves the changes actor made to ticket, with the SLA's, in its history, and tells
+        `on_record` (the exchange reports them to the partners the ticket is linked to)."""
         if not changes:
             return
         ticket.updated_at = self.clock.now()
         changes = changes + self.sla.follow(tx, ticket, changes, ticket.updated_at)
         tx.save_ticket(ticket)
         tx.add_history(ticket.id, ticket.updated_at, actor.login, changes)
+        for hook in self.on_record:
+            hook(tx, actor, ticket, changes)
         self._publish(tx, ticket)
 
     def _requester(self, tx: Tx, actor: Actor, login: str) -> tuple[str, str | None]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -211,3 +212,79 @@ notifications = Table(
     Column("sent_at", UtcDateTime, nullable=True),
 )
 """Messages to people (SLA warnings and breaches), kept until an adapter delivers them."""
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("endpoint", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("login", String(64), ForeignKey("users.login"), nullable=False),
+    Column("cert_pem", Text, nullable=False),
+    Column("plaintext", Boolean, nullable=False),
+    Column("terms", Text, nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", UtcDateTime, nullable=True),
+    Column("down_since", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("last_heard_at", UtcDateTime, nullable=True),
+    Column("alert_ticket_id", Id, nullable=True),
+    Column("lease_owner", String(64), nullable=False, server_default=""),
+    Column("lease_until", UtcDateTime, nullable=True),
+)
+"""Nodes this one exchanges tickets with: their role (our contractor or our client), the
+agreed terms (categories, times, status mapping; JSON), and the delivery state kept
+between retries (backoff, outage, the process that delivers to them now)."""
+
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("node_id", String(64), nullable=False, index=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+"""Every Ed25519 public key of this node and its partners, old ones included."""
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner", String(64), ForeignKey("partners.node_id"), nullable=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=True, index=True),
+    Column("side", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("remote_ticket", String(64), nullable=False, server_default=""),
+    Column("out_seq", Integer, nullable=False, server_default="0"),
+    Column("out_digest", LargeBinary, nullable=False, server_default=""),
+    Column("in_seq", Integer, nullable=False, server_default="0"),
+    Column("in_digest", LargeBinary, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+"""Hand-offs: a ticket of ours linked to one on a partner (side: 'origin' when we handed it,
+'partner' when it was handed to us), with each direction's chain head. One link per
+partner with no ticket carries the partners' own matters (key announcements)."""
+
+link_events = Table(
+    "link_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("link", String(40), ForeignKey("links.id"), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("outbound", Boolean, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("digest", LargeBinary, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("receipt", LargeBinary, nullable=True),
+    Column("received_at", UtcDateTime, nullable=True),
+    Column("pending", Boolean, nullable=False),
+    Column("refused", Text, nullable=False, server_default=""),
+    UniqueConstraint("link", "outbound", "seq"),
+    Index(None, "partner", "pending", "id"),
+)
+"""The signed log of every link, both directions, each event as sent and its signed
+receipt. Outbound events waiting for their receipt are the outbox (`pending`)."""

@@ -47,6 +47,7 @@ from node.domain.ticket import (
 )
 from node.store import schema as s
 from node.store import slastate
+from node.store.links import Links
 
 _TICKET_FIELDS = {
     "title": s.tickets.c.title,
@@ -184,6 +185,11 @@ class Tx:
         self.key_prefix = key_prefix
         self.writable = writable
         self.committed: list[Callable[[], None]] = []
+
+    @functools.cached_property
+    def links(self) -> Links:
+        """The exchange's partners, links and signed log, in this transaction."""
+        return Links(self)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Calls callback once the transaction has committed (never if it rolls back)."""
@@ -634,6 +640,17 @@ class Tx:
 
     def last_history_id(self) -> int:
         return self.conn.scalar(select(func.max(s.history.c.id))) or 0
+
+    def last_comment(self, ticket_id: int, author: str) -> str:
+        """The body of author's latest public comment on a ticket."""
+        c = s.comments.c
+        query = (
+            select(c.body)
+            .where(c.ticket_id == ticket_id, c.author == author, c.visibility == "public")
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        return self.conn.scalar(query) or ""
 
     def add_comment(
         self, ticket_id: int, author: str, visibility: Visibility, body: str, at: datetime

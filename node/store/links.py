@@ -1,0 +1,296 @@
+"""Partners, their keys, links and the signed log of each link, in the node's database.
+
+`Links` is bound to the open transaction of a `Tx` (`tx.links`), so the exchange
+writes an event to the outbox in the same transaction as the change it reports.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Row, and_, insert, or_, select, update
+
+from node.domain.partner import (
+    Delivery,
+    Link,
+    LinkState,
+    LoggedEvent,
+    Partner,
+    PartnerRole,
+    PartnerState,
+    Side,
+    Terms,
+)
+from node.store import schema as s
+
+if TYPE_CHECKING:
+    from node.store.tx import Tx
+
+
+class Links:
+    """Repository methods of the exchange, in tx's transaction."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self.tx = tx
+        self.conn = tx.conn
+
+    # -- partners and keys -------------------------------------------------------
+
+    def add_partner(self, partner: Partner) -> None:
+        self.conn.execute(
+            insert(s.partners).values(
+                node_id=partner.node_id,
+                name=partner.name,
+                endpoint=partner.endpoint,
+                role=partner.role.value,
+                state=partner.state.value,
+                login=partner.login,
+                cert_pem=partner.cert_pem,
+                plaintext=partner.plaintext,
+                terms=json.dumps(partner.terms.to_json()),
+                added_at=partner.added_at,
+            )
+        )
+
+    def partner(self, node_id: str, *, for_update: bool = False) -> Partner | None:
+        query = select(s.partners).where(s.partners.c.node_id == node_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).first()
+        return None if row is None else _partner(row)
+
+    def partners(self) -> list[Partner]:
+        rows = self.conn.execute(select(s.partners).order_by(s.partners.c.node_id))
+        return [_partner(r) for r in rows]
+
+    def update_partner(self, node_id: str, **values: Any) -> None:
+        """Sets columns of a partner: state, endpoint, terms (as `Terms`), plaintext."""
+        if "state" in values:
+            values["state"] = PartnerState(values["state"]).value
+        if "terms" in values:
+            values["terms"] = json.dumps(values["terms"].to_json())
+        self.conn.execute(
+            update(s.partners).where(s.partners.c.node_id == node_id).values(**values)
+        )
+
+    def add_key(self, node_id: str, key_id: str, public_key: bytes, now: datetime) -> None:
+        """Records a public key of node_id (ours or a partner's); known keys stay as they are."""
+        self.tx._insert_new(
+            s.node_keys,
+            {"key_id": key_id, "node_id": node_id, "public_key": public_key, "added_at": now},
+            ["key_id"],
+        )
+
+    def key(self, key_id: str) -> tuple[str, bytes] | None:
+        """(node id, raw public key) of a key id."""
+        k = s.node_keys.c
+        row = self.conn.execute(select(k.node_id, k.public_key).where(k.key_id == key_id)).first()
+        return None if row is None else (row[0], bytes(row[1]))
+
+    def keys_of(self, node_id: str) -> dict[str, bytes]:
+        k = s.node_keys.c
+        rows = self.conn.execute(select(k.key_id, k.public_key).where(k.node_id == node_id))
+        return {row[0]: bytes(row[1]) for row in rows}
+
+    # -- delivery state ----------------------------------------------------------
+
+    def delivery(self, node_id: str) -> Delivery:
+        p = s.partners.c
+        row = self.conn.execute(
+            select(
+                p.failures,
+                p.retry_at,
+                p.down_since,
+                p.last_error,
+                p.last_heard_at,
+                p.alert_ticket_id,
+            ).where(p.node_id == node_id)
+        ).one()
+        return Delivery(*row)
+
+    def claim(self, node_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Makes owner the one process delivering to node_id until then, unless another
+        process holds it now; False if one does."""
+        p = s.partners.c
+        result = self.conn.execute(
+            update(s.partners)
+            .where(
+                p.node_id == node_id,
+                (p.lease_owner == owner) | (p.lease_until.is_(None)) | (p.lease_until <= now),
+            )
+            .values(lease_owner=owner, lease_until=until)
+            .returning(p.node_id)
+        )
+        return result.first() is not None
+
+    def release(self, node_id: str, owner: str) -> None:
+        p = s.partners.c
+        self.conn.execute(
+            update(s.partners)
+            .where(p.node_id == node_id, p.lease_owner == owner)
+            .values(lease_owner="", lease_until=None)
+        )
+
+    # -- links -------------------------------------------------------------------
+
+    def add_link(self, link: Link) -> None:
+        self.conn.execute(
+            insert(s.links).values(
+                id=link.id,
+                partner=link.partner,
+                ticket_id=link.ticket_id,
+                side=link.side.value,
+                state=link.state.value,
+                remote_ticket=link.remote_ticket,
+                out_seq=link.out_seq,
+                out_digest=link.out_digest,
+                in_seq=link.in_seq,
+                in_digest=link.in_digest,
+                created_at=link.created_at,
+            )
+        )
+
+    def link(self, link_id: str, *, for_update: bool = False) -> Link | None:
+        query = select(s.links).where(s.links.c.id == link_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).first()
+        return None if row is None else _link(row)
+
+    def links_of(self, ticket_id: int) -> list[Link]:
+        query = (
+            select(s.links).where(s.links.c.ticket_id == ticket_id).order_by(s.links.c.created_at)
+        )
+        return [_link(r) for r in self.conn.execute(query)]
+
+    def save_link(self, link: Link) -> None:
+        self.conn.execute(
+            update(s.links)
+            .where(s.links.c.id == link.id)
+            .values(
+                state=link.state.value,
+                remote_ticket=link.remote_ticket,
+                out_seq=link.out_seq,
+                out_digest=link.out_digest,
+                in_seq=link.in_seq,
+                in_digest=link.in_digest,
+            )
+        )
+
+    # -- the signed log ----------------------------------------------------------
+
+    def log(self, events: Sequence[dict[str, Any]]) -> None:
+        """Adds events to the log: dicts of link_events' columns (but id)."""
+        if events:
+            self.conn.execute(insert(s.link_events), list(events))
+
+    def inbound(self, link_id: str, seq: int) -> LoggedEvent | None:
+        """The event received on a link with that sequence number."""
+        e = s.link_events.c
+        query = select(s.link_events).where(e.link == link_id, e.outbound.is_(False), e.seq == seq)
+        row = self.conn.execute(query).first()
+        return None if row is None else _event(row)
+
+    def outbox(self, partner: str, limit: int) -> list[LoggedEvent]:
+        """Events waiting for partner's receipt, in the order they were written."""
+        e = s.link_events.c
+        query = (
+            select(s.link_events)
+            .where(e.partner == partner, e.pending.is_(True))
+            .order_by(e.id)
+            .limit(limit)
+        )
+        return [_event(r) for r in self.conn.execute(query)]
+
+    def outbox_size(self, partner: str) -> int:
+        e = s.link_events.c
+        query = select(e.id).where(e.partner == partner, e.pending.is_(True))
+        return len(self.conn.execute(query).all())
+
+    def delivered(self, event_id: int, receipt: bytes, received_at: datetime) -> None:
+        self.conn.execute(
+            update(s.link_events)
+            .where(s.link_events.c.id == event_id)
+            .values(receipt=receipt, received_at=received_at, pending=False, refused="")
+        )
+
+    def refused(self, event_id: int, why: str) -> None:
+        """Notes why the partner refuses an event; it stays in the outbox."""
+        self.conn.execute(
+            update(s.link_events).where(s.link_events.c.id == event_id).values(refused=why)
+        )
+
+    def resend_from(self, link_id: str, seq: int) -> None:
+        """Puts our events on a link from seq on back in the outbox (the partner lost them)."""
+        e = s.link_events.c
+        self.conn.execute(
+            update(s.link_events)
+            .where(e.link == link_id, e.outbound.is_(True), e.seq >= seq)
+            .values(pending=True)
+        )
+
+    def sent_after(self, partner: str, after: dict[str, int], limit: int) -> list[LoggedEvent]:
+        """Our events to partner on the given links after the given sequence numbers."""
+        e = s.link_events.c
+        conditions = [and_(e.link == link, e.seq > seq) for link, seq in after.items()]
+        if not conditions:
+            return []
+        query = (
+            select(s.link_events)
+            .where(e.partner == partner, e.outbound.is_(True))
+            .where(or_(*conditions))
+            .order_by(e.id)
+            .limit(limit)
+        )
+        return [_event(r) for r in self.conn.execute(query)]
+
+    def log_of(self, link_id: str) -> list[LoggedEvent]:
+        """Every event of a link, both directions, in the order this node logged them."""
+        e = s.link_events.c
+        query = select(s.link_events).where(e.link == link_id).order_by(e.id)
+        return [_event(r) for r in self.conn.execute(query)]
+
+
+def _partner(row: Row[Any]) -> Partner:
+    return Partner(
+        node_id=row.node_id,
+        name=row.name,
+        endpoint=row.endpoint,
+        role=PartnerRole(row.role),
+        state=PartnerState(row.state),
+        login=row.login,
+        cert_pem=row.cert_pem,
+        plaintext=row.plaintext,
+        terms=Terms.from_json(json.loads(row.terms)),
+        added_at=row.added_at,
+    )
+
+
+def _link(row: Row[Any]) -> Link:
+    return Link(
+        id=row.id,
+        partner=row.partner,
+        ticket_id=row.ticket_id,
+        side=Side(row.side),
+        state=LinkState(row.state),
+        remote_ticket=row.remote_ticket,
+        out_seq=row.out_seq,
+        out_digest=bytes(row.out_digest),
+        in_seq=row.in_seq,
+        in_digest=bytes(row.in_digest),
+        created_at=row.created_at,
+    )
+
+
+def _event(row: Row[Any]) -> LoggedEvent:
+    return LoggedEvent(
+        id=row.id,
+        link=row.link,
+        partner=row.partner,
+        outbound=row.outbound,
+        seq=row.seq,
+        kind=row.kind,
+        digest=bytes(row.digest),
+        envelope=bytes(row.envelope),
+        receipt=None if row.receipt is None else bytes(row.receipt),
+        received_at=row.received_at,
+        pending=row.pending,
+        refused=row.refused,
+    )
