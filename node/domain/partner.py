@@ -183,6 +183,20 @@ class Link:
     in_digest: bytes
     created_at: datetime
 
+    @classmethod
+    def new(
+        cls,
+        link_id: str,
+        partner: str,
+        ticket_id: int | None,
+        *,
+        side: Side,
+        state: LinkState,
+        now: datetime,
+    ) -> "Link":
+        """A link with no event on it yet."""
+        return cls(link_id, partner, ticket_id, side, state, "", 0, b"", 0, b"", now)
+
 
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:

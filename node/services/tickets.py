@@ -201,7 +201,7 @@ class TicketService:
         if not actor.is_staff:
             raise PermissionDenied(f"{actor.role} may not edit tickets; add a comment instead")
         with self.db.write() as tx:
-            ticket = self._for_change(tx, actor, key)
+            ticket = self.for_change(tx, actor, key)
             changes: list[Change] = []
             if patch.title is not None:
                 changes += ticket.set("updated", "title", validation.title(patch.title))
@@ -260,7 +260,7 @@ class TicketService:
         if not actor.is_staff:
             raise PermissionDenied(f"{actor.role} may not assign tickets")
         with self.db.write() as tx:
-            ticket = self._for_change(tx, actor, key)
+            ticket = self.for_change(tx, actor, key)
             if assignee is not None:
                 _engineer(tx, "assignee", assignee)
             for login in sorted(co_assignees):
@@ -439,7 +439,8 @@ class TicketService:
             raise NotFound("ticket", key)
         return ticket
 
-    def _for_change(self, tx: Tx, actor: Actor, key: str) -> Ticket:
+    def for_change(self, tx: Tx, actor: Actor, key: str) -> Ticket:
+        """The open ticket actor may see, read for update in tx."""
         ticket = self._visible(tx, actor, key, for_update=True)
         self._require_open(ticket)
         return ticket

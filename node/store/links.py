@@ -165,6 +165,7 @@ class Links:
             update(s.links)
             .where(s.links.c.id == link.id)
             .values(
+                ticket_id=link.ticket_id,
                 state=link.state.value,
                 remote_ticket=link.remote_ticket,
                 out_seq=link.out_seq,

@@ -641,6 +641,17 @@ class Tx:
     def last_history_id(self) -> int:
         return self.conn.scalar(select(func.max(s.history.c.id))) or 0
 
+    def last_change(self, ticket_id: int, field: str) -> str:
+        """The latest value a ticket's history gave field ('' if none)."""
+        h = s.history.c
+        query = (
+            select(h.after)
+            .where(h.ticket_id == ticket_id, h.field == field)
+            .order_by(h.id.desc())
+            .limit(1)
+        )
+        return self.conn.scalar(query) or ""
+
     def last_comment(self, ticket_id: int, author: str) -> str:
         """The body of author's latest public comment on a ticket."""
         c = s.comments.c

@@ -1,0 +1,213 @@
+"""Delivers the outbox to partners, in order, until each event's signed receipt is back.
+
+Per partner, one process at a time (a lease in the database, so several
+processes of one node over PostgreSQL send each event once): read the oldest
+events waiting, send them in one call, check each receipt (signed by the partner,
+naming our event's digest) and store it. A call that fails is retried a few times
+at once (tenacity); then the partner backs off, the delay doubling up to
+`BACKOFF_CAP`, kept in the database and reset by any message from that partner.
+A refused event stays in the outbox with the reason; a gap the partner reports
+puts our events from the sequence it expects back in the outbox.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import grpc
+from hdx.exchange.v1 import exchange_pb2 as pb
+from hdx.exchange.v1 import exchange_pb2_grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from exchange.envelope import Refused, opened
+from exchange.service import ExchangeService
+from node.domain.partner import LoggedEvent, Partner, PartnerState
+from node.store.tx import Tx
+
+log = logging.getLogger("hdx.exchange")
+
+BATCH = 500
+"""Events per call."""
+CALL_TIMEOUT_S = 10.0
+QUICK_RETRIES = 3
+BACKOFF_FIRST = timedelta(seconds=1)
+BACKOFF_CAP = timedelta(minutes=5)
+LEASE = timedelta(seconds=60)
+IDLE_S = 60.0
+"""The longest the worker sleeps, so it notices what other processes of the node wrote."""
+TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
+)
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, grpc.aio.AioRpcError) and error.code() in TRANSIENT
+
+
+class Courier:
+    """The delivery worker of one node process.
+
+    Args:
+        exchange: the node's exchange service (it tells the courier of new outbox events
+            and of partners heard from).
+        channel_to: opens a channel to a partner.
+    """
+
+    def __init__(
+        self,
+        exchange: ExchangeService,
+        channel_to: Callable[[Partner], grpc.aio.Channel],
+    ) -> None:
+        self.exchange = exchange
+        self.db = exchange.db
+        self.clock = exchange.clock
+        self.channel_to = channel_to
+        self.owner = uuid.uuid4().hex[:16]
+        self._channels: dict[str, tuple[Partner, grpc.aio.Channel]] = {}
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        exchange.outbox_ready = self.wake
+        exchange.heard = self.wake
+
+    def wake(self, _partner: str) -> None:
+        """Called from any thread when there is something to deliver, or a partner is back."""
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        """Delivers until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                next_at = await self.round()
+                delay = IDLE_S
+                if next_at is not None:
+                    delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            for _partner, channel in self._channels.values():
+                await channel.close(None)
+
+    async def round(self) -> datetime | None:
+        """Delivers to every partner due now; returns when the next backoff ends, if any."""
+        with self.db.read() as tx:
+            partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
+            due = {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
+        now = self.clock.now()
+        later = [at for at in due.values() if at is not None and at > now]
+        for partner in partners:
+            retry_at = due[partner.node_id]
+            if retry_at is None or retry_at <= now:
+                while await self.deliver(partner) == BATCH:
+                    pass
+        return min(later, default=None)
+
+    async def deliver(self, partner: Partner) -> int:
+        """Sends one batch of partner's outbox; returns how many events it sent."""
+        now = self.clock.now()
+        with self.db.write() as tx:
+            if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
+                return 0
+            events = tx.links.outbox(partner.node_id, BATCH)
+        if not events:
+            return 0
+        try:
+            response = await self._call(partner, events)
+        except grpc.aio.AioRpcError as error:
+            self._failed(partner, f"{error.code().name}: {error.details()}")
+            return 0
+        self._settle(partner, events, response)
+        return len(events)
+
+    async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
+        stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
+        request = pb.DeliverRequest(events=[pb.Envelope.FromString(e.envelope) for e in events])
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(QUICK_RETRIES),
+            wait=wait_exponential(multiplier=0.05, max=0.5),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        ):
+            with attempt:
+                response: pb.DeliverResponse = await stub.Deliver(request, timeout=CALL_TIMEOUT_S)
+        return response
+
+    def _channel(self, partner: Partner) -> grpc.aio.Channel:
+        known = self._channels.get(partner.node_id)
+        if known is not None and known[0] == partner:
+            return known[1]
+        channel = self.channel_to(partner)
+        self._channels[partner.node_id] = (partner, channel)
+        return channel
+
+    def _settle(
+        self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse
+    ) -> None:
+        """Stores the receipts; notes refusals; puts back what a gap asks for."""
+        now = self.clock.now()
+        stalled: set[str] = set()
+        refused = False
+        with self.db.write() as tx:
+            for event, result in zip(events, response.results, strict=False):
+                if event.link in stalled:
+                    continue
+                why = result.message
+                if result.code == 0:
+                    try:
+                        received_at = self._check(tx, partner, event, result.receipt)
+                    except Refused as refusal:
+                        why = f"bad receipt: {refusal}"
+                    else:
+                        receipt = result.receipt.SerializeToString()
+                        tx.links.delivered(event.id, receipt, received_at)
+                        continue
+                stalled.add(event.link)
+                refused = True
+                if result.expected_seq and result.expected_seq < event.seq:
+                    tx.links.resend_from(event.link, result.expected_seq)
+                else:
+                    tx.links.refused(event.id, why)
+                    log.warning("%s refused event %d: %s", partner.node_id, event.seq, why)
+            failures = tx.links.delivery(partner.node_id).failures + 1 if refused else 0
+            tx.links.update_partner(
+                partner.node_id,
+                failures=failures,
+                retry_at=now + _backoff(failures) if refused else None,
+                down_since=None,
+                last_error="refused: see the outbox" if refused else "",
+            )
+            tx.links.release(partner.node_id, self.owner)
+
+    def _check(
+        self, tx: Tx, partner: Partner, event: LoggedEvent, receipt: pb.Envelope
+    ) -> datetime:
+        """The instant a receipt says the partner got event, once it proves so."""
+        signer, body = opened(receipt, tx.links.key, pb.ReceiptBody)
+        if signer != partner.node_id or body.receiver != partner.node_id:
+            raise Refused("UNAUTHENTICATED", f"receipt: signed by {signer}, not the partner")
+        if body.seq != event.seq or body.digest != event.digest:
+            raise Refused("INVALID_ARGUMENT", f"receipt: names another event than {event.seq}")
+        return body.received_at.ToDatetime(tzinfo=self.clock.now().tzinfo)
+
+    def _failed(self, partner: Partner, error: str) -> None:
+        now = self.clock.now()
+        with self.db.write() as tx:
+            state = tx.links.delivery(partner.node_id)
+            failures = state.failures + 1
+            tx.links.update_partner(
+                partner.node_id,
+                failures=failures,
+                retry_at=now + _backoff(failures),
+                down_since=state.down_since or now,
+                last_error=error,
+            )
+            tx.links.release(partner.node_id, self.owner)
+        log.info("%s unreachable (%d failures): %s", partner.node_id, failures, error)
+
+
+def _backoff(failures: int) -> timedelta:
+    delay: timedelta = BACKOFF_FIRST * 2 ** min(failures - 1, 20)
+    return min(delay, BACKOFF_CAP)

@@ -1,0 +1,108 @@
+"""The Exchange gRPC service a node offers its partners, and the channels it opens to them.
+
+Partners talk over TLS: a node serves with its own certificate, and a client trusts
+only the certificate the partner's invite carried (pinned), whoever signed it.
+Plaintext only for a partner explicitly configured so (local use).
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from hdx.exchange.v1 import exchange_pb2 as pb
+from hdx.exchange.v1 import exchange_pb2_grpc
+
+from exchange.envelope import MAX_BODY_BYTES, Refused, opened
+from exchange.identity import TLS_NAME
+from exchange.service import ExchangeService
+from node.domain.errors import InvalidArgument
+from node.domain.partner import Partner, PartnerState
+
+MAX_MESSAGE_BYTES = 64 * MAX_BODY_BYTES
+"""A batch: many events, each at most MAX_BODY_BYTES."""
+PULL_LIMIT = 1000
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
+    def __init__(self, exchange: ExchangeService, executor: ThreadPoolExecutor) -> None:
+        self.exchange = exchange
+        self.executor = executor
+
+    async def Deliver(self, request: pb.DeliverRequest, context: Context) -> pb.DeliverResponse:
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            self.executor, self.exchange.receive, list(request.events)
+        )
+        return pb.DeliverResponse(results=results)
+
+    async def Pull(self, request: pb.Envelope, context: Context) -> pb.DeliverRequest:
+        loop = asyncio.get_running_loop()
+        try:
+            events = await loop.run_in_executor(self.executor, self._pull, request)
+        except Refused as refusal:
+            await context.abort(grpc.StatusCode[refusal.code], str(refusal))
+        return pb.DeliverRequest(events=events)
+
+    def _pull(self, request: pb.Envelope) -> list[pb.Envelope]:
+        exchange = self.exchange
+        with exchange.db.read() as tx:
+            signer, body = opened(request, tx.links.key, pb.PullBody)
+            partner = tx.links.partner(signer)
+            if partner is None or partner.state is not PartnerState.ACTIVE:
+                raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")
+            if body.destination != exchange.identity.node_id:
+                raise Refused("PERMISSION_DENIED", f"destination: {body.destination!r}")
+            after = {cursor.link or f"~{signer}": cursor.seq for cursor in body.after}
+            sent = tx.links.sent_after(signer, after, PULL_LIMIT)
+        return [pb.Envelope.FromString(event.envelope) for event in sent]
+
+
+async def start_exchange_server(
+    exchange: ExchangeService, listen: str, *, tls: bool, workers: int = 4
+) -> tuple[grpc.aio.Server, int]:
+    """Serves the Exchange service on listen (port 0 picks one): over TLS with the node's
+    certificate, or in plaintext when tls is False (local use).
+
+    Raises:
+        InvalidArgument: it cannot listen there.
+    """
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hdx-exchange")
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+    )
+    exchange_pb2_grpc.add_ExchangeServicer_to_server(ExchangeServicer(exchange, executor), server)
+    identity = exchange.identity
+    try:
+        if tls:
+            credentials = grpc.ssl_server_credentials([(identity.tls_key_pem, identity.cert_pem)])
+            port = server.add_secure_port(listen, credentials)
+        else:
+            port = server.add_insecure_port(listen)
+    except RuntimeError:
+        executor.shutdown(wait=False)
+        raise InvalidArgument(
+            "exchange.listen", f"cannot listen on {listen}: the port is in use or the host unknown"
+        ) from None
+    await server.start()
+    return server, port
+
+
+def channel_to(partner: Partner) -> grpc.aio.Channel:
+    """A channel to partner's endpoint trusting only its pinned certificate."""
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if partner.plaintext:
+        return grpc.aio.insecure_channel(partner.endpoint, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=partner.cert_pem.encode())
+    return grpc.aio.secure_channel(
+        partner.endpoint,
+        credentials,
+        options=[*options, ("grpc.ssl_target_name_override", TLS_NAME)],
+    )

@@ -1,0 +1,781 @@
+"""Hand-offs between nodes: the use cases of the exchange, one transaction each.
+
+Sending. `hand_off` links a ticket of ours to a new one on a contractor node and
+writes the offer to the outbox. From then on every change recorded on a linked
+ticket (`TicketService.on_record`) that the partner should know becomes an event
+on the link, written to the outbox in the same transaction as the change: the
+body serialised once, signed, chained to the previous event we sent on the link.
+The delivery worker (exchange/delivery.py) sends the outbox and stores receipts.
+
+Receiving. `receive` verifies each event (signature, signer a partner in good
+standing, addressed to us, on a link the signer is party to, a kind its side
+may send, the next in the signer's chain), applies it to our ticket and signs a
+receipt, all in one transaction per event; a duplicate gets its first receipt
+again; a gap is refused with the sequence number we wait for.
+
+Never echoed: what a partner's event changed on our ticket is recorded as the
+partner's user, and the hook sends nothing back on links to that partner.
+Internal comments never cross.
+"""
+
+import base64
+import logging
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from hdx.exchange.v1 import exchange_pb2 as pb
+
+from exchange.envelope import Refused, digest, opened, seal, timestamp
+from exchange.identity import Identity, fingerprint, key_id
+from node.api.servicer import STATUS
+from node.domain import validation
+from node.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from node.domain.partner import (
+    Delivery,
+    Link,
+    LinkState,
+    Partner,
+    PartnerRole,
+    PartnerState,
+    Side,
+    Terms,
+)
+from node.domain.roles import Actor, Role
+from node.domain.sla import REPLIED, Timer
+from node.domain.status import StatusKind
+from node.domain.ticket import Change, Store, Ticket, TicketDraft, Tier, User, Visibility
+from node.services.tickets import TicketService
+from node.store.tx import Tx
+
+log = logging.getLogger("hdx.exchange")
+
+KIND_WIRE = {
+    StatusKind.NEW: "ACKNOWLEDGED",
+    StatusKind.OPEN: "IN_PROGRESS",
+    StatusKind.WAITING: "HELD",
+    StatusKind.RESOLVED: "RESOLVED",
+    StatusKind.CLOSED: "CLOSED",
+    StatusKind.CANCELLED: "CANCELLED",
+}
+"""The wire status of our statuses by kind, unless the partner's terms say otherwise."""
+STATUS_OUT = {"waiting_requester": "PENDING"}
+"""Default workflow statuses whose wire status is not their kind's."""
+STATUS_IN = {
+    PartnerRole.CONTRACTOR: {
+        "ACKNOWLEDGED": "waiting_partner",
+        "IN_PROGRESS": "waiting_partner",
+        "HELD": "waiting_partner",
+        "PENDING": "waiting_requester",
+        "RESOLVED": "in_progress",
+        "CANCELLED": "in_progress",
+        "REJECTED": "in_progress",
+    },
+    PartnerRole.CLIENT: {
+        "PENDING": "waiting_requester",
+        "IN_PROGRESS": "in_progress",
+        "CLOSED": "closed",
+        "CANCELLED": "cancelled",
+        "REJECTED": "cancelled",
+    },
+}
+"""Our status for what a partner reports (its wire status, or the event's meaning), by the
+partner's role, unless its terms map it otherwise. A contractor's resolution comes back to
+our engineer (in progress), who resolves for the store."""
+SENT_BY = {
+    Side.ORIGIN: frozenset(
+        {
+            "offer",
+            "comment",
+            "attachment",
+            "pause",
+            "resume",
+            "confirmed",
+            "disputed",
+            "recall",
+            "deadline",
+        }
+    ),
+    Side.PARTNER: frozenset(
+        {"accept", "reject", "status", "comment", "attachment", "pause", "resume", "resolved"}
+    ),
+}
+"""What each side of a link may send."""
+CLOSED_LINKS = frozenset({LinkState.REJECTED, LinkState.RECALLED, LinkState.CLOSED})
+CONTROL_PREFIX = "~"
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """What `hdx partner invite` prints and `hdx partner add` reads."""
+
+    node_id: str
+    name: str
+    endpoint: str
+    public_key: bytes
+    cert_pem: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.node_id, self.public_key, self.cert_pem.encode())
+
+    def to_text(self) -> str:
+        return json.dumps(
+            {
+                "node_id": self.node_id,
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "public_key": base64.b64encode(self.public_key).decode(),
+                "cert_pem": self.cert_pem,
+                "fingerprint": self.fingerprint,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> "Invite":
+        """The invite in text.
+
+        Raises:
+            InvalidArgument: not an invite, or its fingerprint does not match its content.
+        """
+        try:
+            raw = json.loads(text)
+            invite = cls(
+                node_id=raw["node_id"],
+                name=raw["name"],
+                endpoint=raw["endpoint"],
+                public_key=base64.b64decode(raw["public_key"], validate=True),
+                cert_pem=raw["cert_pem"],
+            )
+            if invite.fingerprint != raw["fingerprint"]:
+                raise InvalidArgument("invite.fingerprint", "does not match the invite's content")
+            validation.code("invite.node_id", invite.node_id)
+        except (ValueError, KeyError, TypeError) as error:
+            raise InvalidArgument("invite", f"not a partner invite ({error})") from None
+        return invite
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A hand-off made: the link and the deadlines the offer carries."""
+
+    link: str
+    respond_by: datetime | None
+    resolve_by: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    """An event from a partner, verified, being applied."""
+
+    partner: Partner
+    link: Link
+    body: pb.Body
+    kind: str
+    actor: Actor
+    now: datetime
+
+
+EFFECTS: dict[str, tuple[LinkState | None, str]] = {
+    "accept": (LinkState.ACCEPTED, ""),
+    "reject": (LinkState.REJECTED, "REJECTED"),
+    "status": (None, ""),
+    "resolved": (LinkState.RESOLVED, "RESOLVED"),
+    "pause": (None, "PENDING"),
+    "resume": (None, "IN_PROGRESS"),
+    "confirmed": (LinkState.CLOSED, "CLOSED"),
+    "disputed": (LinkState.ACCEPTED, "IN_PROGRESS"),
+    "recall": (LinkState.RECALLED, "CANCELLED"),
+    "deadline": (None, ""),
+    "attachment": (None, ""),
+}
+"""What a partner's event does to the link, and the wire status whose mapping our ticket
+moves to (a status change names its own)."""
+
+
+def _note(body: pb.Body, kind: str) -> str:
+    """What a partner's event says, for our ticket's history."""
+    if kind == "accept":
+        return f"accepted as {body.accept.ticket}" + (" at risk" if body.accept.at_risk else "")
+    if kind == "status":
+        return pb.WireStatus.Name(body.status.status)
+    if kind == "attachment":
+        return f"{body.attachment.name} ({len(body.attachment.content)} bytes)"
+    if kind == "confirmed":
+        return f"rated {body.confirmed.rating}" if body.confirmed.rating else "confirmed"
+    message = getattr(body, kind)
+    for field in ("reason", "resolution", "note"):
+        if field in message.DESCRIPTOR.fields_by_name:
+            return str(getattr(message, field))
+    return kind
+
+
+class ExchangeService:
+    """The exchange use cases of one node.
+
+    Args:
+        tickets: the node's ticket service; the exchange hooks into its changes.
+        identity: the node's id and signing key.
+        own_keys: every public key the node has had (id → raw key), recorded so that
+            its own old events keep verifying.
+    """
+
+    def __init__(
+        self, tickets: TicketService, identity: Identity, own_keys: dict[str, bytes]
+    ) -> None:
+        self.tickets = tickets
+        self.db = tickets.db
+        self.clock = tickets.clock
+        self.workflow = tickets.workflow
+        self.identity = identity
+        self.outbox_ready: Callable[[str], None] = _ignore
+        """Told after commit of the partner an event was written for."""
+        self.heard: Callable[[str], None] = _ignore
+        """Told after commit of a partner that just reached us (its backoff is reset)."""
+        tickets.on_record.append(self._report)
+        with self.db.write() as tx:
+            for kid, public in own_keys.items():
+                tx.links.add_key(identity.node_id, kid, public, self.clock.now())
+
+    # -- handing off -------------------------------------------------------------
+
+    def hand_off(self, actor: Actor, key: str, partner_id: str, note: str = "") -> Handed:
+        """Hands our ticket to a contractor node: links it, writes the signed offer with the
+        deadlines that remain to the outbox, and moves the ticket to waiting on the partner.
+
+        Raises:
+            PermissionDenied: actor is not an engineer.
+            NotFound: no such ticket or partner.
+            FailedPrecondition: the partner is not an active contractor, does not take the
+                ticket's category, or holds the ticket already; the ticket is closed.
+        """
+        if not actor.is_staff:
+            raise PermissionDenied(f"{actor.role} may not hand tickets to partners")
+        now = self.clock.now()
+        with self.db.write() as tx:
+            ticket = self.tickets.for_change(tx, actor, key)
+            partner = self._partner(tx, partner_id)
+            if partner.role is not PartnerRole.CONTRACTOR:
+                raise FailedPrecondition(f"partner {partner_id} is our client, not a contractor")
+            allowed = partner.terms.categories
+            if allowed and ticket.category not in allowed:
+                raise FailedPrecondition(
+                    f"partner {partner_id} takes only categories {', '.join(allowed)}, "
+                    f"not {ticket.category}"
+                )
+            for link in tx.links.links_of(ticket.id):
+                if link.partner == partner_id and link.state not in CLOSED_LINKS:
+                    raise FailedPrecondition(f"{key} is with {partner_id} already ({link.state})")
+            store = tx.store(ticket.store)
+            assert store is not None
+            respond_by, resolve_by = self._deadlines(ticket, store, now)
+            link = Link.new(
+                uuid.uuid4().hex,
+                partner_id,
+                ticket.id,
+                side=Side.ORIGIN,
+                state=LinkState.OFFERED,
+                now=now,
+            )
+            tx.links.add_link(link)
+            self._emit(
+                tx,
+                link,
+                "offer",
+                pb.Offer(
+                    ticket=ticket.key,
+                    title=ticket.title,
+                    description=ticket.description,
+                    category=ticket.category,
+                    priority=int(ticket.priority),
+                    stop_trade=ticket.stop_trade,
+                    store=pb.StoreRef(
+                        code=store.code,
+                        name=store.name,
+                        region=store.region,
+                        timezone=store.timezone,
+                        flagship=store.tier is Tier.FLAGSHIP,
+                    ),
+                    deadlines=_deadlines_pb(respond_by, resolve_by),
+                    note=note,
+                ),
+            )
+            changes = [Change("handed", "partner", "", f"{partner.name} ({partner_id})")]
+            waiting = self._status_in(partner, "ACKNOWLEDGED")
+            if waiting and waiting != ticket.status:
+                changes += self.workflow.move(ticket, actor, waiting, now)
+            self.tickets.record(tx, actor, ticket, changes)
+        return Handed(link.id, respond_by, resolve_by)
+
+    def _deadlines(
+        self, ticket: Ticket, store: Store, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """When ticket must be responded to (unless it was) and resolved, by its clocks."""
+        self.tickets.sla.show_live(ticket, store, now)
+        due = {view.timer: view.due_at for view in ticket.clocks}
+        return due.get(Timer.FIRST_RESPONSE), due.get(Timer.RESOLUTION)
+
+    # -- reporting our changes -----------------------------------------------------
+
+    def _report(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
+        """Writes to the outbox what the partners linked to ticket should know of changes."""
+        links = [link for link in tx.links.links_of(ticket.id) if link.state not in CLOSED_LINKS]
+        if not links:
+            return
+        for link in links:
+            partner = tx.links.partner(link.partner)
+            if partner is None or partner.login == actor.login:
+                continue  # what the partner itself changed is never echoed back to it
+            for change in changes:
+                for field, message in self._events_of(
+                    tx, link, partner, ticket, actor=actor, change=change
+                ):
+                    self._emit(tx, link, field, message)
+
+    def _events_of(
+        self, tx: Tx, link: Link, partner: Partner, ticket: Ticket, *, actor: Actor, change: Change
+    ) -> Iterable[tuple[str, Message]]:
+        if change.field == Visibility.PUBLIC.value and change.action in (REPLIED, "commented"):
+            body = tx.last_comment(ticket.id, actor.login)
+            yield "comment", pb.PublicComment(author=actor.login, body=body)
+            return
+        if change.field != "status":
+            return
+        before, after = self._wire(partner, change.before), self._wire(partner, change.after)
+        if after == "PENDING" and before != "PENDING":
+            yield "pause", pb.SlaPause(reason=change.after)
+        elif before == "PENDING" and after != "PENDING":
+            yield "resume", pb.SlaResume()
+        kind = self.workflow.kind(change.after)
+        if link.side is Side.PARTNER:
+            if kind is StatusKind.RESOLVED:
+                link.state = LinkState.RESOLVED
+                yield "resolved", pb.Resolved(resolution=_reason(tx, ticket))
+            elif kind is StatusKind.CANCELLED and link.state is LinkState.OFFERED:
+                link.state = LinkState.REJECTED
+                yield "reject", pb.Reject(reason=_reason(tx, ticket))
+            elif after != before:
+                yield "status", pb.StatusChange(status=pb.WireStatus.Value(after))
+        elif kind is StatusKind.CLOSED and link.state is LinkState.RESOLVED:
+            link.state = LinkState.CLOSED
+            yield "confirmed", pb.Confirmed()
+        elif kind is StatusKind.CANCELLED:
+            link.state = LinkState.RECALLED
+            yield "recall", pb.Recall(reason=_reason(tx, ticket))
+        elif (
+            kind is StatusKind.OPEN
+            and self.workflow.kind(change.before) is StatusKind.RESOLVED
+            and link.state is LinkState.RESOLVED
+        ):
+            link.state = LinkState.ACCEPTED
+            yield "disputed", pb.Disputed(reason=_reason(tx, ticket))
+
+    def _wire(self, partner: Partner, status: str) -> str:
+        if not status:
+            return ""
+        named = partner.terms.status_out.get(status) or STATUS_OUT.get(status)
+        return named or KIND_WIRE[self.workflow.kind(status)]
+
+    def _status_in(self, partner: Partner, wire: str) -> str:
+        return partner.terms.status_in.get(wire) or STATUS_IN[partner.role].get(wire, "")
+
+    def _emit(self, tx: Tx, link: Link, kind: str, event: Message) -> None:
+        """Signs the next event of ours on link and writes it to the outbox."""
+        link.out_seq += 1
+        body = pb.Body(
+            link="" if link.ticket_id is None else link.id,
+            seq=link.out_seq,
+            prev=link.out_digest,
+            sender=self.identity.node_id,
+            destination=link.partner,
+            occurred_at=timestamp(self.clock.now()),
+        )
+        getattr(body, kind).CopyFrom(event)
+        envelope = seal(self.identity, body)
+        link.out_digest = digest(envelope.body)
+        tx.links.save_link(link)
+        tx.links.log([_log_row(link, envelope, seq=link.out_seq, kind=kind)])
+        partner = link.partner
+        tx.after_commit(lambda: self.outbox_ready(partner))
+
+    # -- receiving ---------------------------------------------------------------
+
+    def receive(self, envelopes: Sequence[pb.Envelope]) -> list[pb.Result]:
+        """Verifies and applies events in order, each in its own transaction with its receipt.
+
+        Returns:
+            One result per event: its receipt, or the refusal (code, message, and on a gap
+            the sequence number expected). After a refusal on a link, the later events of
+            that link are refused as gaps; other links go on.
+        """
+        results = []
+        stalled: dict[str, int] = {}
+        for envelope in envelopes:
+            try:
+                results.append(pb.Result(receipt=self._receive(envelope, stalled)))
+            except Refused as refusal:
+                results.append(
+                    pb.Result(
+                        code=_code(refusal.code),
+                        message=str(refusal),
+                        expected_seq=refusal.expected_seq,
+                    )
+                )
+            except DomainError as error:
+                status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
+                results.append(pb.Result(code=status.value[0], message=str(error)))
+            except Exception:
+                log.exception("applying an event failed")
+                internal = grpc.StatusCode.INTERNAL.value[0]
+                results.append(pb.Result(code=internal, message="internal error; see the log"))
+        return results
+
+    def _receive(self, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Envelope:
+        with self.db.read() as tx:
+            signer, body = opened(envelope, tx.links.key, pb.Body)
+        me = self.identity.node_id
+        if signer == me:
+            raise Refused("PERMISSION_DENIED", "key_id: signed by this node itself")
+        if body.sender != signer:
+            raise Refused("UNAUTHENTICATED", f"sender: {body.sender!r} did not sign this event")
+        if body.destination != me:
+            raise Refused(
+                "PERMISSION_DENIED", f"destination: addressed to {body.destination!r}, not {me!r}"
+            )
+        kind = body.WhichOneof("event")
+        if kind is None:
+            raise Refused("INVALID_ARGUMENT", "event: none set")
+        if not body.link and kind != "key":
+            raise Refused("INVALID_ARGUMENT", "link: empty only for key announcements")
+        link_id = body.link or CONTROL_PREFIX + signer
+        if link_id in stalled:
+            raise Refused(
+                "FAILED_PRECONDITION",
+                f"seq: an earlier event on link {body.link} was refused",
+                stalled[link_id],
+            )
+        try:
+            return self._take(envelope, body, kind, link_id)
+        except Exception as error:
+            stalled[link_id] = getattr(error, "expected_seq", 0) or body.seq
+            raise
+
+    def _take(self, envelope: pb.Envelope, body: pb.Body, kind: str, link_id: str) -> pb.Envelope:
+        """Checks an event against its link and applies it with its receipt, in one transaction."""
+        now = self.clock.now()
+        with self.db.write() as tx:
+            partner = tx.links.partner(body.sender, for_update=True)
+            if partner is None or partner.state is not PartnerState.ACTIVE:
+                state = "unknown" if partner is None else partner.state.value
+                raise Refused("PERMISSION_DENIED", f"sender: partner {body.sender} is {state}")
+            link = self._link_for(tx, partner, link_id, body, now=now)
+            body_digest = digest(envelope.body)
+            if body.seq <= link.in_seq:
+                return _duplicate(tx, link, body.seq, body_digest)
+            if body.seq != link.in_seq + 1:
+                raise Refused(
+                    "FAILED_PRECONDITION",
+                    f"seq: got {body.seq} on link {body.link}, expected {link.in_seq + 1}",
+                    link.in_seq + 1,
+                )
+            if body.prev != link.in_digest:
+                raise Refused(
+                    "INVALID_ARGUMENT",
+                    f"prev: does not chain to event {link.in_seq} on link {body.link}",
+                )
+            sender_side = Side.ORIGIN if link.side is Side.PARTNER else Side.PARTNER
+            if body.link and kind not in SENT_BY[sender_side]:
+                raise Refused(
+                    "PERMISSION_DENIED", f"event: a {sender_side.value} does not send {kind}"
+                )
+            actor = Actor(partner.login, Role.SYSTEM)
+            self._apply(tx, _Inbound(partner, link, body, kind, actor, now))
+            link.in_seq, link.in_digest = body.seq, body_digest
+            tx.links.save_link(link)
+            receipt = seal(
+                self.identity,
+                pb.ReceiptBody(
+                    link=body.link,
+                    sender=body.sender,
+                    seq=body.seq,
+                    digest=body_digest,
+                    receiver=self.identity.node_id,
+                    received_at=timestamp(now),
+                ),
+            )
+            tx.links.log(
+                [
+                    _log_row(
+                        link, envelope, seq=body.seq, kind=kind, receipt=receipt, received_at=now
+                    )
+                ]
+            )
+            tx.links.update_partner(
+                body.sender, last_heard_at=now, failures=0, retry_at=None, down_since=None
+            )
+            signer = body.sender
+            tx.after_commit(lambda: self.heard(signer))
+            return receipt
+
+    def _link_for(
+        self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
+    ) -> Link:
+        link = tx.links.link(link_id, for_update=True)
+        if link is not None:
+            if link.partner != partner.node_id:
+                raise Refused(
+                    "PERMISSION_DENIED", f"link: {partner.node_id} is not party to link {body.link}"
+                )
+            return link
+        if not body.link:
+            link = Link.new(
+                link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.CONTROL, now=now
+            )
+        elif body.WhichOneof("event") == "offer" and body.seq == 1:
+            if partner.role is not PartnerRole.CLIENT:
+                raise Refused("PERMISSION_DENIED", f"offer: {partner.node_id} is our contractor")
+            link = Link.new(
+                link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.OFFERED, now=now
+            )
+        else:
+            raise Refused("NOT_FOUND", f"link: no link {body.link} with {partner.node_id}")
+        tx.links.add_link(link)
+        return link
+
+    def _apply(self, tx: Tx, event: "_Inbound") -> None:
+        body, kind, link = event.body, event.kind, event.link
+        if kind == "key":
+            announced = body.key
+            if key_id(announced.public_key) != announced.key_id or len(announced.public_key) != 32:
+                raise Refused("INVALID_ARGUMENT", "key: key_id does not name public_key")
+            tx.links.add_key(
+                event.partner.node_id, announced.key_id, announced.public_key, event.now
+            )
+            return
+        if kind == "offer":
+            self._take_offer(tx, event)
+            return
+        assert link.ticket_id is not None
+        ticket = tx.ticket(link.ticket_id, for_update=True)
+        assert ticket is not None
+        if kind == "comment":
+            self.tickets.remark(tx, event.actor, ticket, body.comment.body, Visibility.PUBLIC)
+            return
+        state, wire = EFFECTS[kind]
+        if kind == "status":
+            wire = pb.WireStatus.Name(body.status.status)
+        if kind == "accept":
+            link.remote_ticket = body.accept.ticket
+        link.state = state or link.state
+        changes = [Change("partner", f"link.{kind}", "", _note(body, kind))]
+        target = self._status_in(event.partner, wire) if wire else ""
+        if target and target != ticket.status:
+            changes += self.workflow.move(ticket, event.actor, target, event.now)
+        self.tickets.record(tx, event.actor, ticket, changes)
+
+    def _take_offer(self, tx: Tx, event: "_Inbound") -> None:
+        """Files our ticket for a client's offer and accepts it, or rejects it when our own
+        deadlines would be later than the offer's and the terms say so."""
+        partner, link, offer, actor, now = (
+            event.partner,
+            event.link,
+            event.body.offer,
+            event.actor,
+            event.now,
+        )
+        store = Store(
+            code=f"{partner.node_id}.{offer.store.code}"[:64],
+            name=offer.store.name or offer.store.code,
+            region=offer.store.region,
+            timezone=offer.store.timezone or "UTC",
+            tier=Tier.FLAGSHIP if offer.store.flagship else Tier.STANDARD,
+        )
+        tx.put_store(store)
+        category = offer.category if tx.category(offer.category) else partner.terms.category
+        ticket = self.tickets.file(
+            tx,
+            actor,
+            TicketDraft(
+                category=category,
+                title=offer.title,
+                description=offer.description,
+                store=store.code,
+                request_id=link.id,
+                stop_trade=offer.stop_trade,
+            ),
+        )
+        link.ticket_id, link.remote_ticket = ticket.id, offer.ticket
+        tx.links.save_link(link)
+        own_respond, own_resolve = self._deadlines(ticket, store, now)
+        offered = offer.deadlines
+        respond_by = _earliest(
+            own_respond, offered.respond_by if offered.HasField("respond_by") else None
+        )
+        resolve_by = _earliest(
+            own_resolve, offered.resolve_by if offered.HasField("resolve_by") else None
+        )
+        late = (
+            own_resolve is not None
+            and offered.HasField("resolve_by")
+            and own_resolve > offered.resolve_by.ToDatetime(tzinfo=own_resolve.tzinfo)
+        )
+        history = [Change("partner", "link", "", f"offered by {partner.name} as {offer.ticket}")]
+        if late and partner.terms.late_offers == "reject":
+            reason = f"our own deadline {own_resolve:%Y-%m-%d %H:%M} is later than the offer's"
+            history += self.workflow.move(ticket, actor, self._status_in(partner, "REJECTED"), now)
+            history.append(Change("partner", "reason", "", reason))
+            link.state = LinkState.REJECTED
+            self._emit(tx, link, "reject", pb.Reject(reason=reason))
+        else:
+            link.state = LinkState.ACCEPTED
+            self._emit(
+                tx,
+                link,
+                "accept",
+                pb.Accept(
+                    ticket=ticket.key, deadlines=_deadlines_pb(respond_by, resolve_by), at_risk=late
+                ),
+            )
+        self.tickets.record(tx, actor, ticket, history)
+
+    # -- partners ----------------------------------------------------------------
+
+    def invite(self, endpoint: str, name: str) -> "Invite":
+        """What a partner's admin needs to add this node."""
+        me = self.identity
+        return Invite(me.node_id, name, endpoint, me.public_key, me.cert_pem.decode())
+
+    def add_partner(
+        self, invite: "Invite", role: PartnerRole, terms: Terms, *, plaintext: bool = False
+    ) -> Partner:
+        """Registers a partner node from its invite (its admin and ours compared the
+        fingerprint), with the user that stands for it in our tickets.
+
+        Raises:
+            AlreadyExists: the node is a partner already.
+        """
+        now = self.clock.now()
+        partner = Partner(
+            node_id=invite.node_id,
+            name=invite.name,
+            endpoint=invite.endpoint,
+            role=role,
+            state=PartnerState.ACTIVE,
+            login=invite.node_id,
+            cert_pem=invite.cert_pem,
+            plaintext=plaintext,
+            terms=terms,
+            added_at=now,
+        )
+        with self.db.write() as tx:
+            if tx.links.partner(invite.node_id) is not None:
+                raise AlreadyExists(f"partner: {invite.node_id} is a partner already")
+            user = User(invite.node_id, f"partner node {invite.name}", Role.SYSTEM)
+            if not tx.add_user(user):
+                raise AlreadyExists(f"partner: login {invite.node_id} is taken by a user")
+            tx.links.add_partner(partner)
+            tx.links.add_key(invite.node_id, key_id(invite.public_key), invite.public_key, now)
+        return partner
+
+    def set_state(self, node_id: str, state: PartnerState) -> None:
+        """Suspends, resumes or removes a partner; its links and log stay."""
+        with self.db.write() as tx:
+            if tx.links.partner(node_id) is None:
+                raise NotFound("partner", node_id)
+            tx.links.update_partner(node_id, state=state)
+
+    def partners(self) -> list[tuple[Partner, Delivery, int]]:
+        """Every partner with where delivery to it stands and how many events wait for it."""
+        with self.db.read() as tx:
+            return [
+                (p, tx.links.delivery(p.node_id), tx.links.outbox_size(p.node_id))
+                for p in tx.links.partners()
+            ]
+
+    def _partner(self, tx: Tx, partner_id: str) -> Partner:
+        partner = tx.links.partner(partner_id)
+        if partner is None:
+            raise NotFound("partner", partner_id)
+        if partner.state is not PartnerState.ACTIVE:
+            raise FailedPrecondition(f"partner {partner_id} is {partner.state}")
+        return partner
+
+
+def _ignore(_partner: str) -> None:
+    """What a service no delivery worker listens to does when an event is written."""
+
+
+def _reason(tx: Tx, ticket: Ticket) -> str:
+    """The reason given with the ticket's last transition, if any."""
+    return tx.last_change(ticket.id, "reason")
+
+
+def _earliest(own: datetime | None, offered: Any) -> datetime | None:
+    if offered is None:
+        return own
+    theirs = offered.ToDatetime(tzinfo=own.tzinfo if own else None)
+    return theirs if own is None or theirs < own else own
+
+
+def _deadlines_pb(respond_by: datetime | None, resolve_by: datetime | None) -> pb.Deadlines:
+    deadlines = pb.Deadlines()
+    if respond_by is not None:
+        deadlines.respond_by.CopyFrom(timestamp(respond_by))
+    if resolve_by is not None:
+        deadlines.resolve_by.CopyFrom(timestamp(resolve_by))
+    return deadlines
+
+
+def _duplicate(tx: Tx, link: Link, seq: int, body_digest: bytes) -> pb.Envelope:
+    """The receipt of an event received before, if this is the same event again."""
+    earlier = tx.links.inbound(link.id, seq)
+    if earlier is None or earlier.receipt is None:
+        raise Refused("FAILED_PRECONDITION", f"seq: {seq} on link {link.id} is not in the log")
+    if earlier.digest != body_digest:
+        raise Refused(
+            "ALREADY_EXISTS", f"seq: {seq} on link {link.id} was another event (a replay?)"
+        )
+    return pb.Envelope.FromString(earlier.receipt)
+
+
+def _log_row(
+    link: Link,
+    envelope: pb.Envelope,
+    *,
+    seq: int,
+    kind: str,
+    receipt: pb.Envelope | None = None,
+    received_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A row of the link's log: ours waiting in the outbox (no receipt yet), or one of the
+    partner's with the receipt we gave."""
+    return {
+        "link": link.id,
+        "partner": link.partner,
+        "outbound": receipt is None,
+        "seq": seq,
+        "kind": kind,
+        "digest": digest(envelope.body),
+        "envelope": envelope.SerializeToString(),
+        "receipt": None if receipt is None else receipt.SerializeToString(),
+        "received_at": received_at,
+        "pending": receipt is None,
+    }
+
+
+def _code(name: str) -> int:
+    code: int = grpc.StatusCode[name].value[0]
+    return code

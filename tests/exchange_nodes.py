@@ -1,0 +1,110 @@
+"""Nodes of a chain in one test process: each its own database, identity, Exchange server
+over TLS on a loopback port, and delivery worker, on an event loop thread of its own."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+from exchange import identity
+from exchange.delivery import Courier
+from exchange.server import channel_to, start_exchange_server
+from exchange.service import ExchangeService
+from node.domain.partner import PartnerRole, Terms
+from node.store import migrate
+from node.store.database import Database
+from tests.conftest import Desk, FakeClock, seed_desk
+
+T = TypeVar("T")
+WAIT_S = 20.0
+
+
+@dataclass
+class ChainNode:
+    """One node of the chain, serving."""
+
+    name: str
+    desk: Desk
+    exchange: ExchangeService
+    endpoint: str
+    loop: asyncio.AbstractEventLoop
+    server: grpc.aio.Server
+    courier: Courier
+    task: "asyncio.Future[None]"
+
+    @property
+    def node_id(self) -> str:
+        return self.exchange.identity.node_id
+
+    def run(self, coroutine: "asyncio.Future[T] | object") -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(WAIT_S)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.task.cancel)
+
+        async def _stop() -> None:
+            await self.server.stop(0)
+
+        asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(WAIT_S)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.desk.db.dispose()
+
+
+def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeClock) -> ChainNode:
+    """A node with the default catalogue, test stores and users, serving on loopback."""
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    db.initialise(prefix, name)
+    desk = seed_desk(db, clock)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    me = identity.create(data_dir, f"{name}-node", clock.now())
+    exchange = ExchangeService(desk.tickets, me, identity.own_keys(data_dir))
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def _start() -> tuple[grpc.aio.Server, int, Courier, "asyncio.Task[None]"]:
+        server, port = await start_exchange_server(exchange, "127.0.0.1:0", tls=True)
+        courier = Courier(exchange, channel_to)
+        return server, port, courier, asyncio.create_task(courier.run())
+
+    server, port, courier, task = asyncio.run_coroutine_threadsafe(_start(), loop).result(WAIT_S)
+    return ChainNode(name, desk, exchange, f"127.0.0.1:{port}", loop, server, courier, task)
+
+
+def pair(client: ChainNode, contractor: ChainNode, terms: Terms | None = None) -> None:
+    """Registers each node with the other, as their admins would after comparing fingerprints."""
+    client.exchange.add_partner(
+        contractor.exchange.invite(contractor.endpoint, contractor.name),
+        PartnerRole.CONTRACTOR,
+        terms or Terms(),
+    )
+    contractor.exchange.add_partner(
+        client.exchange.invite(client.endpoint, client.name), PartnerRole.CLIENT, terms or Terms()
+    )
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = WAIT_S) -> T:
+    """check's first truthy answer, polling."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def serving(*nodes: ChainNode) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for node in nodes:
+            node.stop()

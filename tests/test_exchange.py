@@ -1,0 +1,106 @@
+"""Two nodes over the exchange, each with its own database, over TLS on loopback: a retail
+node hands a stop-trade ticket to its contractor and both follow it to the end."""
+
+import itertools
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from node.domain.partner import LinkState
+from node.domain.ticket import TicketDraft, Visibility
+from tests.conftest import BACKENDS, FakeClock
+from tests.exchange_nodes import ChainNode, pair, start_node, wait_for
+from tests.postgres import PostgresServer
+
+_names = itertools.count()
+
+
+@pytest.fixture(params=BACKENDS)
+def nodes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[ChainNode, ChainNode, FakeClock]]:
+    """A retail node (RET) and its contractor (CON), paired, serving."""
+    clock = FakeClock()
+
+    def url(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / name}.db"
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create_database(f"x_{name}_{next(_names)}")
+
+    retail = start_node(url("retail"), tmp_path / "retail", "retail", "RET", clock)
+    contractor = start_node(url("contractor"), tmp_path / "contractor", "contractor", "CON", clock)
+    pair(retail, contractor)
+    yield retail, contractor, clock
+    retail.stop()
+    contractor.stop()
+
+
+def link_state(node: ChainNode, key: str) -> LinkState | None:
+    with node.desk.db.read() as tx:
+        ticket = tx.ticket(int(key.split("-")[1]))
+        assert ticket is not None
+        links = tx.links.links_of(ticket.id)
+        return links[-1].state if links else None
+
+
+def remote_key(node: ChainNode, key: str) -> str:
+    with node.desk.db.read() as tx:
+        links = tx.links.links_of(int(key.split("-")[1]))
+        return links[-1].remote_ticket if links else ""
+
+
+def delivered(node: ChainNode) -> bool:
+    """Nothing of node's waits for a receipt."""
+    return all(waiting == 0 for _, _, waiting in node.exchange.partners())
+
+
+def test_a_hand_off_is_accepted_worked_resolved_and_confirmed_end_to_end(
+    nodes: tuple[ChainNode, ChainNode, FakeClock],
+) -> None:
+    retail, contractor, clock = nodes
+    r, c = retail.desk, contractor.desk
+    key = r.tickets.create(r.actor("anna"), TicketDraft(category="pos-down", title="POS dead")).key
+    r.tickets.transition(r.actor("ivan"), key, "start", "")
+    handed = retail.exchange.hand_off(r.actor("ivan"), key, contractor.node_id, "register 2")
+    assert handed.resolve_by == clock.now() - timedelta(minutes=0) + timedelta(hours=4)
+
+    wait_for("the accept", lambda: link_state(retail, key) is LinkState.ACCEPTED)
+    theirs = remote_key(retail, key)
+    assert theirs.startswith("CON-")
+    ticket = c.tickets.get(c.actor("ivan"), theirs)
+    assert (ticket.title, ticket.stop_trade, ticket.status) == ("POS dead", True, "new")
+    assert r.tickets.get(r.actor("ivan"), key).status == "waiting_partner"
+
+    clock.advance(timedelta(minutes=20))
+    c.tickets.transition(c.actor("olga"), theirs, "start", "")
+    c.tickets.comment(c.actor("olga"), theirs, "engineer on the way", Visibility.PUBLIC)
+    c.tickets.comment(c.actor("olga"), theirs, "spare board from stock", Visibility.INTERNAL)
+    clock.advance(timedelta(hours=1))
+    c.tickets.transition(c.actor("olga"), theirs, "resolve", "")
+
+    wait_for("the resolution", lambda: link_state(retail, key) is LinkState.RESOLVED)
+    mine = r.tickets.get(r.actor("ivan"), key)
+    assert mine.status == "in_progress"
+    bodies = [comment.body for comment in r.tickets.comments(r.actor("ivan"), key)]
+    assert bodies == ["engineer on the way"], "the internal comment never crosses"
+
+    r.tickets.transition(r.actor("ivan"), key, "resolve", "")
+    r.tickets.transition(r.actor("anna"), key, "confirm", "")
+    wait_for("the confirmation", lambda: c.tickets.get(c.actor("olga"), theirs).status == "closed")
+    wait_for("every receipt", lambda: delivered(retail) and delivered(contractor))
+
+    with retail.desk.db.read() as tx:
+        ours = [(e.outbound, e.seq, e.kind, e.digest) for e in tx.links.log_of(handed.link)]
+    with contractor.desk.db.read() as tx:
+        theirs_log = [(e.outbound, e.seq, e.kind, e.digest) for e in tx.links.log_of(handed.link)]
+    assert sorted((not o, s, k, d) for o, s, k, d in theirs_log) == sorted(ours)
+    assert [k for o, _, k, _ in sorted(ours) if o] == ["offer", "confirmed"]
+    assert [k for o, s, k, _ in sorted(ours, key=lambda e: e[1]) if not o] == [
+        "accept",
+        "status",
+        "comment",
+        "resolved",
+    ]
