@@ -19,8 +19,8 @@ Internal comments never cross.
 """
 
 import base64
-import logging
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
