@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import create_ticket, report, sla
+from bench import create_ticket, exchange, report, sla
 from bench.report import Result, Suite
 
-SUITES: tuple[Suite, ...] = (create_ticket.SUITE, sla.SUITE)
+SUITES: tuple[Suite, ...] = (create_ticket.SUITE, sla.SUITE, exchange.SUITE)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

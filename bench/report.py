@@ -20,19 +20,24 @@ class Goal:
 
     Attributes:
         ratio_min: value / bare must be at least this (throughputs).
+        ratio_max: value / bare must be at most this (latencies).
         value_max: value must stay below this, in the benchmark's unit (durations).
     """
 
     ratio_min: float | None = None
+    ratio_max: float | None = None
     value_max: float | None = None
 
     def met(self, value: float, ratio: float) -> bool:
-        return (self.ratio_min is None or ratio >= self.ratio_min) and (
-            self.value_max is None or value < self.value_max
+        return (
+            (self.ratio_min is None or ratio >= self.ratio_min)
+            and (self.ratio_max is None or ratio <= self.ratio_max)
+            and (self.value_max is None or value < self.value_max)
         )
 
     def __str__(self) -> str:
         parts = [f"ratio >= {self.ratio_min:.2f}"] if self.ratio_min is not None else []
+        parts += [f"ratio <= {self.ratio_max:g}"] if self.ratio_max is not None else []
         parts += [f"< {self.value_max:g}"] if self.value_max is not None else []
         return ", ".join(parts)
 
