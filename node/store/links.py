@@ -146,6 +146,8 @@ class Links:
                 in_seq=link.in_seq,
                 in_digest=link.in_digest,
                 created_at=link.created_at,
+                respond_by=link.respond_by,
+                resolve_by=link.resolve_by,
             )
         )
 
@@ -172,6 +174,8 @@ class Links:
                 out_digest=link.out_digest,
                 in_seq=link.in_seq,
                 in_digest=link.in_digest,
+                respond_by=link.respond_by,
+                resolve_by=link.resolve_by,
             )
         )
 
@@ -277,6 +281,8 @@ def _link(row: Row[Any]) -> Link:
         in_seq=row.in_seq,
         in_digest=bytes(row.in_digest),
         created_at=row.created_at,
+        respond_by=row.respond_by,
+        resolve_by=row.resolve_by,
     )
 
 
