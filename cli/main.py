@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from cli import config as configuration
+from cli import sla
 from cli.wiring import open_node, schema_problem, serve
 from node.api.client import ApiError, HelpDeskClient, TicketView
 from node.domain import validation
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     catalog.add_parser("show", help="print the catalogue").set_defaults(run=_catalog_show)
 
     _ticket_commands(commands)
+    sla.add_commands(commands, _config)
     return parser
 
 

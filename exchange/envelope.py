@@ -7,7 +7,7 @@ verifies the signature over the bytes before it parses them.
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -49,6 +49,18 @@ def timestamp(at: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(at)
     return stamp
+
+
+def instant(stamp: Timestamp) -> datetime:
+    """The instant of a timestamp on the wire, in UTC."""
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def deadlines_of(deadlines: pb.Deadlines) -> tuple[datetime | None, datetime | None]:
+    """(respond by, resolve by) of deadlines on the wire, None where unset."""
+    respond_by = instant(deadlines.respond_by) if deadlines.HasField("respond_by") else None
+    resolve_by = instant(deadlines.resolve_by) if deadlines.HasField("resolve_by") else None
+    return respond_by, resolve_by
 
 
 def opened(

@@ -31,8 +31,9 @@ import grpc
 from google.protobuf.message import Message
 from hdx.exchange.v1 import exchange_pb2 as pb
 
-from exchange.envelope import Refused, digest, opened, seal, timestamp
+from exchange.envelope import Refused, deadlines_of, digest, opened, seal, timestamp
 from exchange.identity import Identity, fingerprint, key_id
+from exchange.verdict import earliest
 from node.api.servicer import STATUS
 from node.domain import validation
 from node.domain.errors import (
@@ -54,7 +55,7 @@ from node.domain.partner import (
     Terms,
 )
 from node.domain.roles import Actor, Role
-from node.domain.sla import REPLIED, Timer
+from node.domain.sla import POLICY_FIELD, REPLIED, Timer
 from node.domain.status import StatusKind
 from node.domain.ticket import Change, Store, Ticket, TicketDraft, Tier, User, Visibility
 from node.services.tickets import TicketService
@@ -290,6 +291,7 @@ class ExchangeService:
                 state=LinkState.OFFERED,
                 now=now,
             )
+            link.respond_by, link.resolve_by = respond_by, resolve_by
             tx.links.add_link(link)
             self._emit(
                 tx,
@@ -323,10 +325,58 @@ class ExchangeService:
     def _deadlines(
         self, ticket: Ticket, store: Store, now: datetime
     ) -> tuple[datetime | None, datetime | None]:
-        """When ticket must be responded to (unless it was) and resolved, by its clocks."""
+        """When ticket must be responded to (unless it was) and resolved: by its own clocks,
+        and never later than promised to the client node that handed it to us (the
+        deadlines agreed on that link, which the ticket carries), so that deadlines only
+        ever get earlier down a chain of hand-offs."""
         self.tickets.sla.show_live(ticket, store, now)
         due = {view.timer: view.due_at for view in ticket.clocks}
-        return due.get(Timer.FIRST_RESPONSE), due.get(Timer.RESOLUTION)
+        respond_by = due.get(Timer.FIRST_RESPONSE)
+        if not ticket.sla.responded:
+            respond_by = earliest(respond_by, ticket.promised_respond_by)
+        return respond_by, earliest(due.get(Timer.RESOLUTION), ticket.promised_resolve_by)
+
+    def _deadline_change(
+        self, tx: Tx, link: Link, ticket: Ticket, note: str
+    ) -> Iterable[tuple[str, Message]]:
+        """The deadline change to send on a link we handed ticket on by when the deadlines
+        it should carry (see `_deadlines`; unset ones stay as they are) differ from those
+        agreed on it, which it sets on the link."""
+        store = tx.store(ticket.store)
+        assert store is not None
+        respond_by, resolve_by = self._deadlines(ticket, store, self.clock.now())
+        respond_by, resolve_by = respond_by or link.respond_by, resolve_by or link.resolve_by
+        if (respond_by, resolve_by) != (link.respond_by, link.resolve_by):
+            link.respond_by, link.resolve_by = respond_by, resolve_by
+            yield (
+                "deadline",
+                pb.DeadlineChange(deadlines=_deadlines_pb(respond_by, resolve_by), note=note),
+            )
+
+    def _promise(
+        self,
+        tx: Tx,
+        link: Link,
+        ticket: Ticket,
+        deadlines: tuple[datetime | None, datetime | None],
+        now: datetime,
+    ) -> list[Change]:
+        """Agrees deadlines on the link a client handed ticket to us by: the ticket is due no
+        later, and each link we handed it on by is told of the earlier deadlines it gets.
+
+        Returns:
+            The ticket's changes, for its history.
+        """
+        link.respond_by, link.resolve_by = deadlines
+        store = tx.store(ticket.store)
+        assert store is not None
+        changes = self.tickets.sla.promise(ticket, store, *deadlines, now)
+        for downstream in tx.links.links_of(ticket.id):
+            if downstream.side is Side.ORIGIN and downstream.state not in CLOSED_LINKS:
+                note = f"deadlines agreed with {link.partner} changed"
+                for kind, message in self._deadline_change(tx, downstream, ticket, note):
+                    self._emit(tx, downstream, kind, message)
+        return changes
 
     # -- reporting our changes -----------------------------------------------------
 
@@ -351,6 +401,10 @@ class ExchangeService:
         if change.field == Visibility.PUBLIC.value and change.action in (REPLIED, "commented"):
             body = tx.last_comment(ticket.id, actor.login)
             yield "comment", pb.PublicComment(author=actor.login, body=body)
+            return
+        if change.field == POLICY_FIELD and link.side is Side.ORIGIN:
+            note = f"SLA policy {change.after or 'none'}"
+            yield from self._deadline_change(tx, link, ticket, note)
             return
         if change.field != "status":
             return
@@ -577,10 +631,17 @@ class ExchangeService:
         state, wire = EFFECTS[kind]
         if kind == "status":
             wire = pb.WireStatus.Name(body.status.status)
+        changes = [Change("partner", f"link.{kind}", "", _note(body, kind))]
         if kind == "accept":
             link.remote_ticket = body.accept.ticket
+            respond_by, resolve_by = deadlines_of(body.accept.deadlines)
+            link.respond_by = earliest(link.respond_by, respond_by)
+            link.resolve_by = earliest(link.resolve_by, resolve_by)
+        elif kind == "deadline":
+            respond_by, resolve_by = deadlines_of(body.deadline.deadlines)
+            agreed = respond_by or link.respond_by, resolve_by or link.resolve_by
+            changes += self._promise(tx, link, ticket, agreed, event.now)
         link.state = state or link.state
-        changes = [Change("partner", f"link.{kind}", "", _note(body, kind))]
         target = self._status_in(event.partner, wire) if wire else ""
         if target and target != ticket.status:
             changes += self.workflow.move(ticket, event.actor, target, event.now)
@@ -620,18 +681,11 @@ class ExchangeService:
         link.ticket_id, link.remote_ticket = ticket.id, offer.ticket
         tx.links.save_link(link)
         own_respond, own_resolve = self._deadlines(ticket, store, now)
-        offered = offer.deadlines
-        respond_by = _earliest(
-            own_respond, offered.respond_by if offered.HasField("respond_by") else None
-        )
-        resolve_by = _earliest(
-            own_resolve, offered.resolve_by if offered.HasField("resolve_by") else None
-        )
-        late = (
-            own_resolve is not None
-            and offered.HasField("resolve_by")
-            and own_resolve > offered.resolve_by.ToDatetime(tzinfo=own_resolve.tzinfo)
-        )
+        offered_respond, offered_resolve = deadlines_of(offer.deadlines)
+        link.respond_by, link.resolve_by = offered_respond, offered_resolve
+        respond_by = earliest(own_respond, offered_respond)
+        resolve_by = earliest(own_resolve, offered_resolve)
+        late = own_resolve is not None and resolve_by != own_resolve  # the offer's is earlier
         history = [Change("partner", "link", "", f"offered by {partner.name} as {offer.ticket}")]
         if late and partner.terms.late_offers == "reject":
             reason = f"our own deadline {own_resolve:%Y-%m-%d %H:%M} is later than the offer's"
@@ -641,6 +695,7 @@ class ExchangeService:
             self._emit(tx, link, "reject", pb.Reject(reason=reason))
         else:
             link.state = LinkState.ACCEPTED
+            history += self._promise(tx, link, ticket, (respond_by, resolve_by), now)
             self._emit(
                 tx,
                 link,
@@ -721,13 +776,6 @@ def _ignore(_partner: str) -> None:
 def _reason(tx: Tx, ticket: Ticket) -> str:
     """The reason given with the ticket's last transition, if any."""
     return tx.last_change(ticket.id, "reason")
-
-
-def _earliest(own: datetime | None, offered: Any) -> datetime | None:
-    if offered is None:
-        return own
-    theirs = offered.ToDatetime(tzinfo=own.tzinfo if own else None)
-    return theirs if own is None or theirs < own else own
 
 
 def _deadlines_pb(respond_by: datetime | None, resolve_by: datetime | None) -> pb.Deadlines:

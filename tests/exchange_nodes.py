@@ -1,7 +1,9 @@
 """Nodes of a chain in one test process: each its own database, identity, Exchange server
-over TLS on a loopback port, and delivery worker, on an event loop thread of its own."""
+over TLS on a loopback port, and delivery worker, on an event loop thread of its own; and
+a data directory whose config lets `hdx` administration commands work on its database."""
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +13,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import pytest
 
+from cli import config as configuration
 from exchange import identity
 from exchange.delivery import Courier
 from exchange.server import channel_to, start_exchange_server
@@ -20,9 +24,11 @@ from node.domain.partner import PartnerRole, Terms
 from node.store import migrate
 from node.store.database import Database
 from tests.conftest import Desk, FakeClock, seed_desk
+from tests.postgres import PostgresServer
 
 T = TypeVar("T")
 WAIT_S = 20.0
+_names = itertools.count()
 
 
 @dataclass
@@ -30,6 +36,7 @@ class ChainNode:
     """One node of the chain, serving."""
 
     name: str
+    data_dir: Path
     desk: Desk
     exchange: ExchangeService
     endpoint: str
@@ -63,6 +70,8 @@ def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeCloc
     db.initialise(prefix, name)
     desk = seed_desk(db, clock)
     data_dir.mkdir(parents=True, exist_ok=True)
+    config = configuration.render(name, prefix, url, "127.0.0.1:0")
+    (data_dir / configuration.CONFIG_FILE).write_text(config, encoding="utf-8")
     me = identity.create(data_dir, f"{name}-node", clock.now())
     exchange = ExchangeService(desk.tickets, me, identity.own_keys(data_dir))
     loop = asyncio.new_event_loop()
@@ -74,7 +83,21 @@ def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeCloc
         return server, port, courier, asyncio.create_task(courier.run())
 
     server, port, courier, task = asyncio.run_coroutine_threadsafe(_start(), loop).result(WAIT_S)
-    return ChainNode(name, desk, exchange, f"127.0.0.1:{port}", loop, server, courier, task)
+    endpoint = f"127.0.0.1:{port}"
+    return ChainNode(name, data_dir, desk, exchange, endpoint, loop, server, courier, task)
+
+
+def start_on_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, prefix: str, clock: FakeClock
+) -> ChainNode:
+    """`start_node` on a new database of the backend the test runs on (request.param), with
+    its data directory tmp_path / name."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / name}.db"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"x_{name}_{next(_names)}")
+    return start_node(url, tmp_path / name, name, prefix, clock)
 
 
 def pair(client: ChainNode, contractor: ChainNode, terms: Terms | None = None) -> None:

@@ -1,7 +1,6 @@
 """Two nodes over the exchange, each with its own database, over TLS on loopback: a retail
 node hands a stop-trade ticket to its contractor and both follow it to the end."""
 
-import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,10 +10,7 @@ import pytest
 from node.domain.partner import LinkState
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
-from tests.exchange_nodes import ChainNode, pair, start_node, wait_for
-from tests.postgres import PostgresServer
-
-_names = itertools.count()
+from tests.exchange_nodes import ChainNode, pair, start_on_backend, wait_for
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,15 +19,8 @@ def nodes(
 ) -> Iterator[tuple[ChainNode, ChainNode, FakeClock]]:
     """A retail node (RET) and its contractor (CON), paired, serving."""
     clock = FakeClock()
-
-    def url(name: str) -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path / name}.db"
-        server: PostgresServer = request.getfixturevalue("postgres")
-        return server.create_database(f"x_{name}_{next(_names)}")
-
-    retail = start_node(url("retail"), tmp_path / "retail", "retail", "RET", clock)
-    contractor = start_node(url("contractor"), tmp_path / "contractor", "contractor", "CON", clock)
+    retail = start_on_backend(request, tmp_path, "retail", "RET", clock)
+    contractor = start_on_backend(request, tmp_path, "contractor", "CON", clock)
     pair(retail, contractor)
     yield retail, contractor, clock
     retail.stop()

@@ -169,7 +169,12 @@ class Delivery:
 
 @dataclass(slots=True)
 class Link:
-    """Our ticket linked to one on a partner, and the head of each direction's chain."""
+    """Our ticket linked to one on a partner, and the head of each direction's chain.
+
+    Attributes:
+        respond_by, resolve_by: the deadlines agreed on the link: the offer's, lowered by
+            the accept (the partner's own, never later), set anew by a deadline change.
+    """
 
     id: str
     partner: str
@@ -182,6 +187,8 @@ class Link:
     in_seq: int
     in_digest: bytes
     created_at: datetime
+    respond_by: datetime | None = None
+    resolve_by: datetime | None = None
 
     @classmethod
     def new(

@@ -162,9 +162,13 @@ class Ticket:
         co_assignees: engineers who share the work and may resolve too.
         line: the support line working it (L1, L2, L3).
         sla: its SLA state, kept by the SLA service.
-        due_at: the nearest deadline of its running clocks, None when none runs.
+        due_at: the nearest deadline of its running clocks (each no later than what was
+            promised for its timer), None when none runs.
         alarm_at: when its next SLA warning or breach fires, None when none will.
         clocks: its clocks as they stood when it was read.
+        promised_respond_by, promised_resolve_by: the deadlines agreed with the client
+            node that handed the ticket to this one (None: no promise); the ticket is due
+            no later, whatever its own clocks say.
     """
 
     id: int
@@ -192,6 +196,8 @@ class Ticket:
     due_at: datetime | None = None
     alarm_at: datetime | None = None
     clocks: tuple[ClockView, ...] = ()
+    promised_respond_by: datetime | None = None
+    promised_resolve_by: datetime | None = None
 
     def set(self, action: str, name: str, value: object) -> list[Change]:
         """Sets one field, returning the change made (none if the value is the same)."""

@@ -5,8 +5,9 @@ changes of every later use case, in the same transaction: each turns the
 changes into SLA events (a status entered, a public reply by an engineer, the
 policy chosen anew when priority, category, type or store change), advances the
 ticket's clocks, and stores on the ticket its nearest deadline (`due_at`, the
-queue order) and its next alarm (`alarm_at`). Finished clocks go to
-`sla_results` in business minutes.
+queue order; never later than the deadlines promised to the client node that
+handed the ticket to this one, see `promise`) and its next alarm (`alarm_at`).
+Finished clocks go to `sla_results` in business minutes.
 
 Alarms are fired by `TicketService.fire_alarms` at their instant: each alarm
 level of a running clock fires once (its count is stored with the clock, in the
@@ -34,6 +35,7 @@ from node.domain.sla import (
     Rules,
     SlaEvent,
     TicketSla,
+    Timer,
     advance,
     derive,
     events_of,
@@ -63,9 +65,21 @@ def _earlier(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _promised(respond_by: datetime | None, resolve_by: datetime | None) -> str:
+    """The promise as the ticket's history shows it."""
+    parts = [
+        f"{name} {at.isoformat(timespec='minutes')}"
+        for name, at in (("respond by", respond_by), ("resolve by", resolve_by))
+        if at is not None
+    ]
+    return ", ".join(parts)
+
+
 SUBJECT_FIELDS = frozenset({"priority", "category", "ticket_type", "stop_trade", "store"})
 """Fields whose change may choose another policy."""
 SLA_ACTION = "sla"
+PROMISED_FIELD = "promised"
+"""The history field of the deadlines promised to a client node."""
 
 
 class SlaService:
@@ -173,7 +187,9 @@ class SlaService:
 
         Returns:
             (ticket id, due, alarm in epoch microseconds) of the tickets whose policy and
-            targets stand as they are, and the ids of the others, which need `refresh`.
+            targets stand as they are, and the ids of the others, which need `refresh`
+            (those promised deadlines to a client node among them: few, and their
+            deadline is capped by the promise).
         """
         chosen: dict[tuple[str, str, int, str, bool], _Chosen | None] = {}
         deadlines: list[tuple[int, float | None, float | None]] = []
@@ -184,9 +200,15 @@ class SlaService:
                 chosen[key] = self._chosen(row, stores[row.store])
             found = chosen[key]
             clocks = raw_clocks(row.state)
-            if (found.policy.name if found else "") != row.policy or any(
-                found is None or c.policy != row.policy or c.target_s != found.targets.get(c.timer)
-                for c in clocks
+            if (
+                row.promised
+                or (found.policy.name if found else "") != row.policy
+                or any(
+                    found is None
+                    or c.policy != row.policy
+                    or c.target_s != found.targets.get(c.timer)
+                    for c in clocks
+                )
             ):
                 others.append(row.id)
                 continue
@@ -266,8 +288,40 @@ class SlaService:
             if alarm is not None:
                 alarms.append(alarm)
         ticket.clocks = tuple(views)
-        ticket.due_at = min((v.due_at for v in views if v.due_at is not None), default=None)
+        promised = {
+            Timer.FIRST_RESPONSE: ticket.promised_respond_by,
+            Timer.RESOLUTION: ticket.promised_resolve_by,
+        }
+        dues = [
+            due
+            for v in views
+            if v.state is ClockState.RUNNING
+            for due in (v.due_at, promised.get(v.timer))
+            if due is not None
+        ]
+        ticket.due_at = min(dues, default=None)
         ticket.alarm_at = min(alarms, default=None)
+
+    def promise(
+        self,
+        ticket: Ticket,
+        store: Store,
+        respond_by: datetime | None,
+        resolve_by: datetime | None,
+        now: datetime,
+    ) -> list[Change]:
+        """Records the deadlines agreed with the client node that handed ticket to us, and
+        makes ticket due no later: each running clock's deadline is capped by the promise
+        for its timer (a paused clock has none: the client's deadline moves by the pause).
+
+        Returns:
+            The change, for the ticket's history.
+        """
+        before = _promised(ticket.promised_respond_by, ticket.promised_resolve_by)
+        ticket.promised_respond_by, ticket.promised_resolve_by = respond_by, resolve_by
+        self._keep(ticket, ticket.sla, self.rules(ticket, store), now)
+        after = _promised(respond_by, resolve_by)
+        return [] if after == before else [Change(SLA_ACTION, PROMISED_FIELD, before, after)]
 
     def subject(self, ticket: Ticket, store: Store) -> Subject:
         return Subject(

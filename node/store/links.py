@@ -86,6 +86,13 @@ class Links:
         row = self.conn.execute(select(k.node_id, k.public_key).where(k.key_id == key_id)).first()
         return None if row is None else (row[0], bytes(row[1]))
 
+    def all_keys(self) -> dict[str, tuple[str, bytes]]:
+        """Every key this node knows, its own and its partners', old ones included:
+        key id → (node id, raw public key)."""
+        k = s.node_keys.c
+        rows = self.conn.execute(select(k.key_id, k.node_id, k.public_key))
+        return {row[0]: (row[1], bytes(row[2])) for row in rows}
+
     def keys_of(self, node_id: str) -> dict[str, bytes]:
         k = s.node_keys.c
         rows = self.conn.execute(select(k.key_id, k.public_key).where(k.node_id == node_id))
@@ -146,6 +153,8 @@ class Links:
                 in_seq=link.in_seq,
                 in_digest=link.in_digest,
                 created_at=link.created_at,
+                respond_by=link.respond_by,
+                resolve_by=link.resolve_by,
             )
         )
 
@@ -172,6 +181,8 @@ class Links:
                 out_digest=link.out_digest,
                 in_seq=link.in_seq,
                 in_digest=link.in_digest,
+                respond_by=link.respond_by,
+                resolve_by=link.resolve_by,
             )
         )
 
@@ -277,6 +288,8 @@ def _link(row: Row[Any]) -> Link:
         in_seq=row.in_seq,
         in_digest=bytes(row.in_digest),
         created_at=row.created_at,
+        respond_by=row.respond_by,
+        resolve_by=row.resolve_by,
     )
 
 

@@ -142,6 +142,8 @@ tickets = Table(
     Column("sla_state", Text, nullable=False, server_default=""),
     Column("due_at", UtcDateTime, nullable=False, server_default=FAR_FUTURE_SQL),
     Column("alarm_at", UtcDateTime, nullable=True),
+    Column("promised_respond_by", UtcDateTime, nullable=True),
+    Column("promised_resolve_by", UtcDateTime, nullable=True),
     UniqueConstraint("requester", "request_id"),
     Index(None, "status"),
     Index(None, "store_code"),
@@ -263,10 +265,13 @@ links = Table(
     Column("in_seq", Integer, nullable=False, server_default="0"),
     Column("in_digest", LargeBinary, nullable=False, server_default=""),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("respond_by", UtcDateTime, nullable=True),
+    Column("resolve_by", UtcDateTime, nullable=True),
 )
 """Hand-offs: a ticket of ours linked to one on a partner (side: 'origin' when we handed it,
-'partner' when it was handed to us), with each direction's chain head. One link per
-partner with no ticket carries the partners' own matters (key announcements)."""
+'partner' when it was handed to us), with each direction's chain head and the deadlines
+agreed on it. One link per partner with no ticket carries the partners' own matters (key
+announcements)."""
 
 link_events = Table(
     "link_events",

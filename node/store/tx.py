@@ -69,10 +69,23 @@ _TICKET_FIELDS = {
     "closed_at": s.tickets.c.closed_at,
     "line": s.tickets.c.line,
     "alarm_at": s.tickets.c.alarm_at,
+    "promised_respond_by": s.tickets.c.promised_respond_by,
+    "promised_resolve_by": s.tickets.c.promised_resolve_by,
 }
 """Ticket attribute → column, for the attributes stored as they are."""
 _SLA_COLUMNS = ["due_at", "sla_policy", "sla_state"]
 """Columns of what the ticket holds of its SLA."""
+_INSTANTS = [
+    "created_at",
+    "updated_at",
+    "resolved_at",
+    "closed_at",
+    "due_at",
+    "alarm_at",
+    "promised_respond_by",
+    "promised_resolve_by",
+]
+"""Columns of instants the raw statement that files a ticket binds."""
 
 # Statements of the hot paths, built once: building a statement costs more than running it.
 _GROUP = select(s.groups).where(s.groups.c.code == bindparam("code"))
@@ -136,7 +149,8 @@ _SQL_INSERT_HISTORY = (
     f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
 )
 _SQL_SLA_ROWS = """
-    SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state
+    SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state,
+           promised_respond_by IS NOT NULL OR promised_resolve_by IS NOT NULL
     FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
 _SQL_SAVE_DEADLINES = "UPDATE tickets SET due_at = :due_at, alarm_at = :alarm_at WHERE id = :id"
 # PostgreSQL files a ticket and the history of its creation in one statement, one round
@@ -169,6 +183,8 @@ class SlaRow(NamedTuple):
     stop_trade: bool
     policy: str
     state: str
+    promised: bool
+    """Deadlines were promised to a client node for it (see `Ticket.promised_resolve_by`)."""
 
 
 class Tx:
@@ -324,7 +340,7 @@ class Tx:
         values = _ticket_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
-        for name in ("created_at", "updated_at", "resolved_at", "closed_at", "due_at", "alarm_at"):
+        for name in _INSTANTS:
             values[name] = self._instant(values[name])
         if self.conn.dialect.name == "sqlite":
             row = self._fetchone(_SQL_INSERT_TICKET, values)
@@ -724,6 +740,8 @@ class Tx:
             sla=slastate.decode(row.sla_state, row.status, row.sla_policy),
             due_at=None if row.due_at >= FAR_FUTURE else row.due_at,
             alarm_at=row.alarm_at,
+            promised_respond_by=row.promised_respond_by,
+            promised_resolve_by=row.promised_resolve_by,
         )
 
     def _co_assignees(self, ticket_ids: Sequence[int]) -> dict[int, frozenset[str]]:

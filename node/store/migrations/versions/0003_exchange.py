@@ -1,4 +1,5 @@
-"""The exchange: partners, their keys, links between tickets, the signed log of each link
+"""The exchange: partners, their keys, links between tickets, the signed log of each link,
+and the deadlines a ticket handed to this node was promised by
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +20,8 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    op.add_column("tickets", sa.Column("promised_respond_by", sa.DateTime(timezone=True)))
+    op.add_column("tickets", sa.Column("promised_resolve_by", sa.DateTime(timezone=True)))
     op.create_table(
         "partners",
         sa.Column("node_id", sa.String(64), nullable=False),
@@ -64,6 +67,8 @@ def upgrade() -> None:
         sa.Column("in_seq", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("in_digest", sa.LargeBinary(), nullable=False, server_default=""),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("respond_by", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolve_by", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["partner"], ["partners.node_id"], name=op.f("fk_links_partner_partners")
         ),
@@ -106,3 +111,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_node_keys_node_id"), table_name="node_keys")
     op.drop_table("node_keys")
     op.drop_table("partners")
+    op.drop_column("tickets", "promised_resolve_by")
+    op.drop_column("tickets", "promised_respond_by")
