@@ -95,15 +95,20 @@ class Courier:
         """Delivers to every partner due now; returns when the next backoff ends, if any."""
         with self.db.read() as tx:
             partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
-            due = {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
+        due = self._backoffs(partners)
         now = self.clock.now()
-        later = [at for at in due.values() if at is not None and at > now]
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
                 while await self.deliver(partner) == BATCH:
                     pass
-        return min(later, default=None)
+        due = self._backoffs(partners)  # with those a failure just now set
+        return min((at for at in due.values() if at is not None and at > now), default=None)
+
+    def _backoffs(self, partners: list[Partner]) -> dict[str, datetime | None]:
+        """When each partner's backoff ends (None: not backing off)."""
+        with self.db.read() as tx:
+            return {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
 
     async def deliver(self, partner: Partner) -> int:
         """Sends one batch of partner's outbox; returns how many events it sent."""
@@ -112,6 +117,8 @@ class Courier:
             if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
                 return 0
             events = tx.links.outbox(partner.node_id, BATCH)
+            if not events:  # nothing to send: another process (or the next life) may claim
+                tx.links.release(partner.node_id, self.owner)
         if not events:
             return 0
         try:
