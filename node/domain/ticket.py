@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
+from node.domain.partner import TicketLink
 from node.domain.roles import Role
 from node.domain.sla import ClockView, TicketSla
 
@@ -165,6 +166,7 @@ class Ticket:
         due_at: the nearest deadline of its running clocks, None when none runs.
         alarm_at: when its next SLA warning or breach fires, None when none will.
         clocks: its clocks as they stood when it was read.
+        links: its hand-offs to and from partner nodes, when read for an engineer.
     """
 
     id: int
@@ -192,6 +194,7 @@ class Ticket:
     due_at: datetime | None = None
     alarm_at: datetime | None = None
     clocks: tuple[ClockView, ...] = ()
+    links: tuple[TicketLink, ...] = ()
 
     def set(self, action: str, name: str, value: object) -> list[Change]:
         """Sets one field, returning the change made (none if the value is the same)."""
