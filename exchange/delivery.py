@@ -7,7 +7,8 @@ naming our event's digest) and store it. A call that fails is retried a few time
 at once (tenacity); then the partner backs off, the delay doubling up to
 `BACKOFF_CAP`, kept in the database and reset by any message from that partner.
 A refused event stays in the outbox with the reason; a gap the partner reports
-puts our events from the sequence it expects back in the outbox.
+puts our events from the sequence it expects back in the outbox. After each
+round, a partner unreachable too long gets an alert ticket (exchange/alerts.py).
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 from hdx.exchange.v1 import exchange_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from exchange.alerts import OutageAlerts
 from exchange.envelope import Refused, opened
 from exchange.service import ExchangeService
 from node.domain.partner import LoggedEvent, Partner, PartnerState
@@ -54,14 +56,18 @@ class Courier:
         exchange: the node's exchange service (it tells the courier of new outbox events
             and of partners heard from).
         channel_to: opens a channel to a partner.
+        alerts: opens and follows up alert tickets for partners unreachable too long,
+            after each round; None: outages show in `hdx status` only.
     """
 
     def __init__(
         self,
         exchange: ExchangeService,
         channel_to: Callable[[Partner], grpc.aio.Channel],
+        alerts: OutageAlerts | None = None,
     ) -> None:
         self.exchange = exchange
+        self.alerts = alerts
         self.db = exchange.db
         self.clock = exchange.clock
         self.channel_to = channel_to
@@ -82,6 +88,9 @@ class Courier:
             while True:
                 self._wake.clear()
                 next_at = await self.round()
+                if self.alerts is not None:
+                    alert_at = self.alerts.check()
+                    next_at = min(filter(None, (next_at, alert_at)), default=None)
                 delay = IDLE_S
                 if next_at is not None:
                     delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
