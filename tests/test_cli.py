@@ -42,6 +42,7 @@ region = "Primorye"
 timezone = "Asia/Vladivostok"
 """
 BANNER = re.compile(rf"hdx node '{NAME}' serving on 127\.0\.0\.1:(\d+)")
+EXCHANGE_BANNER = re.compile(r"hdx node '[^']*' exchange serving on 127\.0\.0\.1:(\d+)")
 TOKEN = re.compile(r"hdx_[A-Za-z0-9_-]{40,}")
 Result = subprocess.CompletedProcess[str]
 
@@ -89,32 +90,59 @@ def one_error_line(result: Result) -> str:
 
 
 class Server:
-    """`hdx serve --listen 127.0.0.1:0` in a subprocess, with its first stdout line."""
+    """`hdx serve` on any free loopback ports in a subprocess, with the two lines it prints
+    first: where the API listens, and where the exchange does.
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    Args:
+        banner: what the first line must match (its group 1 is the API port).
+        env: HDX_* settings of the server.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log: Path,
+        banner: re.Pattern[str] = BANNER,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.log_path = log
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"]
+            + ["--exchange-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
-            env=environment({}),
+            env=environment(env or {}),
         )
         lines: queue.Queue[str] = queue.Queue()
         assert self.process.stdout is not None
         stdout = self.process.stdout
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        threading.Thread(
+            target=lambda: [lines.put(stdout.readline()) for _ in range(2)], daemon=True
+        ).start()
+        api = self._line(lines, banner, "first")
+        self.banner, self.target = api.group(0), f"127.0.0.1:{api.group(1)}"
+        exchange = self._line(lines, EXCHANGE_BANNER, "second")
+        self.exchange_banner, self.exchange_target = (
+            exchange.group(0),
+            f"127.0.0.1:{exchange.group(1)}",
+        )
+
+    def _line(
+        self, lines: "queue.Queue[str]", pattern: re.Pattern[str], which: str
+    ) -> re.Match[str]:
+        """The next line the server printed, which must match pattern."""
         try:
-            self.banner = lines.get(timeout=30).rstrip("\n")
+            line = lines.get(timeout=30).rstrip("\n")
         except queue.Empty:
             self.stop()
-            pytest.fail(f"hdx serve printed nothing in 30 s: {log.read_text()}")
-        match = BANNER.fullmatch(self.banner)
+            pytest.fail(f"hdx serve printed no {which} line in 30 s: {self.log_path.read_text()}")
+        match = pattern.fullmatch(line)
         if match is None:
             self.stop()
-            pytest.fail(f"unexpected first line {self.banner!r}: {log.read_text()}")
-        self.target = f"127.0.0.1:{match.group(1)}"
+            pytest.fail(f"unexpected {which} line {line!r}: {self.log_path.read_text()}")
+        return match
 
     def stop(self) -> int:
         """Sends SIGTERM and returns the exit code (killing the server if it does not stop)."""

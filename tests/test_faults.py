@@ -39,6 +39,7 @@ from tests.conftest import (
 from tests.postgres import PostgresServer
 
 HDX = str(Path(sys.executable).with_name("hdx"))
+SERVE_ANY_PORT = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
 BANNER = re.compile(r"hdx node '.*' serving on 127\.0\.0\.1:(\d+)")
 
 
@@ -51,7 +52,7 @@ class Served:
     def __init__(self, data_dir: Path) -> None:
         self.log = (data_dir / "serve.log").open("a")
         self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
