@@ -133,6 +133,7 @@ class Courier:
         try:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
+            await self._forget_channel(partner)
             self._failed(partner, f"{error.code().name}: {error.details()}")
             return 0
         self._settle(partner, events, response)
@@ -158,6 +159,13 @@ class Courier:
         channel = self.channel_to(partner)
         self._channels[partner.node_id] = (partner, channel)
         return channel
+
+    async def _forget_channel(self, partner: Partner) -> None:
+        """Closes the channel a call to partner failed on: the next call connects afresh,
+        when our backoff says, instead of waiting out gRPC's own reconnect backoff."""
+        known = self._channels.pop(partner.node_id, None)
+        if known is not None:
+            await known[1].close(None)
 
     def _settle(
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse
