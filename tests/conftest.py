@@ -30,6 +30,8 @@ from tests.postgres import PostgresServer
 
 BACKENDS = [b for b in ("sqlite", "postgres") if os.environ.get("HDX_TEST_DB", b) == b]
 PREFIX = "RET"
+SERVE_ANY_PORT = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
+"""`hdx serve` on any free loopback ports, the API's and the exchange's."""
 START = datetime(2026, 11, 23, 9, 12, tzinfo=UTC)
 
 STORES = {

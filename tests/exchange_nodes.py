@@ -2,6 +2,7 @@
 over TLS on a loopback port, and delivery worker, on an event loop thread of its own."""
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,18 +12,22 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import pytest
 
 from exchange import identity
+from exchange.alerts import AlertPolicy, OutageAlerts
 from exchange.delivery import Courier
 from exchange.server import channel_to, start_exchange_server
 from exchange.service import ExchangeService
-from node.domain.partner import PartnerRole, Terms
+from node.domain.partner import LinkState, PartnerRole, Terms
 from node.store import migrate
 from node.store.database import Database
 from tests.conftest import Desk, FakeClock, seed_desk
+from tests.postgres import PostgresServer
 
 T = TypeVar("T")
 WAIT_S = 20.0
+_names = itertools.count()
 
 
 @dataclass
@@ -56,8 +61,17 @@ class ChainNode:
         self.desk.db.dispose()
 
 
-def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeClock) -> ChainNode:
-    """A node with the default catalogue, test stores and users, serving on loopback."""
+def start_node(
+    url: str,
+    data_dir: Path,
+    name: str,
+    prefix: str,
+    clock: FakeClock,
+    *,
+    alerts: AlertPolicy | None = None,
+) -> ChainNode:
+    """A node with the default catalogue, test stores and users, serving on loopback; its
+    delivery worker opens alert tickets by alerts, if given."""
     db = Database(url)
     migrate.upgrade(db.engine)
     db.initialise(prefix, name)
@@ -70,7 +84,8 @@ def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeCloc
 
     async def _start() -> tuple[grpc.aio.Server, int, Courier, "asyncio.Task[None]"]:
         server, port = await start_exchange_server(exchange, "127.0.0.1:0", tls=True)
-        courier = Courier(exchange, channel_to)
+        outages = None if alerts is None else OutageAlerts(exchange, alerts)
+        courier = Courier(exchange, channel_to, outages)
         return server, port, courier, asyncio.create_task(courier.run())
 
     server, port, courier, task = asyncio.run_coroutine_threadsafe(_start(), loop).result(WAIT_S)
@@ -108,3 +123,45 @@ def serving(*nodes: ChainNode) -> Iterator[None]:
     finally:
         for node in nodes:
             node.stop()
+
+
+@contextmanager
+def retail_and_contractor(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: FakeClock,
+    alerts: AlertPolicy | None = None,
+) -> Iterator[tuple[ChainNode, ChainNode]]:
+    """A retail node (RET, alerting by alerts) and its contractor (CON), paired, serving,
+    each on a database of the backend request.param names."""
+
+    def url(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / name}.db"
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create_database(f"x_{name}_{next(_names)}")
+
+    retail = start_node(url("retail"), tmp_path / "retail", "retail", "RET", clock, alerts=alerts)
+    contractor = start_node(url("contractor"), tmp_path / "contractor", "contractor", "CON", clock)
+    pair(retail, contractor)
+    with serving(retail, contractor):
+        yield retail, contractor
+
+
+def link_state(node: ChainNode, key: str) -> LinkState | None:
+    """The state of the last link of node's ticket key."""
+    with node.desk.db.read() as tx:
+        links = tx.links.links_of(int(key.split("-")[1]))
+        return links[-1].state if links else None
+
+
+def remote_key(node: ChainNode, key: str) -> str:
+    """The partner's key of the ticket node's ticket key was last handed to (or from)."""
+    with node.desk.db.read() as tx:
+        links = tx.links.links_of(int(key.split("-")[1]))
+        return links[-1].remote_ticket if links else ""
+
+
+def delivered(node: ChainNode) -> bool:
+    """Nothing of node's waits for a receipt."""
+    return all(waiting == 0 for _, _, waiting in node.exchange.partners())

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from tests.conftest import SERVE_ANY_PORT
 
 HDX = str(Path(sys.executable).with_name("hdx"))
 NAME = "corner-shops"
@@ -108,8 +109,7 @@ class Server:
         self.log_path = log
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"]
-            + ["--exchange-listen", "127.0.0.1:0"],
+            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -118,9 +118,12 @@ class Server:
         lines: queue.Queue[str] = queue.Queue()
         assert self.process.stdout is not None
         stdout = self.process.stdout
-        threading.Thread(
-            target=lambda: [lines.put(stdout.readline()) for _ in range(2)], daemon=True
-        ).start()
+
+        def read_two() -> None:
+            for _ in range(2):
+                lines.put(stdout.readline())
+
+        threading.Thread(target=read_two, daemon=True).start()
         api = self._line(lines, banner, "first")
         self.banner, self.target = api.group(0), f"127.0.0.1:{api.group(1)}"
         exchange = self._line(lines, EXCHANGE_BANNER, "second")

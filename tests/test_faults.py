@@ -31,6 +31,7 @@ from node.store.database import Database
 from tests.conftest import (
     BACKENDS,
     PREFIX,
+    SERVE_ANY_PORT,
     STORES,
     FakeClock,
     ServerThread,
@@ -39,7 +40,6 @@ from tests.conftest import (
 from tests.postgres import PostgresServer
 
 HDX = str(Path(sys.executable).with_name("hdx"))
-SERVE_ANY_PORT = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
 BANNER = re.compile(r"hdx node '.*' serving on 127\.0\.0\.1:(\d+)")
 
 
