@@ -166,7 +166,7 @@ class Ticket:
         due_at: the nearest deadline of its running clocks, None when none runs.
         alarm_at: when its next SLA warning or breach fires, None when none will.
         clocks: its clocks as they stood when it was read.
-        links: its hand-offs to and from partner nodes, when read for an engineer.
+        links: its hand-offs to and from partner nodes, when read on its own.
     """
 
     id: int

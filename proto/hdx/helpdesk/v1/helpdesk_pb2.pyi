@@ -203,7 +203,7 @@ class Ticket(_message.Message):
     @_builtins.property
     def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___Link]:
         """Its hand-offs to and from partner nodes, oldest first: on GetTicket and
-        HandOffTicket, to engineers.
+        HandOffTicket.
         """
 
     def __init__(
