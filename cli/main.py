@@ -444,7 +444,7 @@ def _keys_rotate(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
-    config, _, exchange = _exchange(args)
+    config, node, exchange = _exchange(args)
     me, policy, now = exchange.identity, alert_policy(config), exchange.clock.now()
     transport = "TLS" if config.exchange.tls else "plaintext"
     print(f"node        {me.node_id} ({config.node_name})")
@@ -457,11 +457,13 @@ def _status(args: argparse.Namespace) -> None:
     print(f"partners    {len(partners)}")
     for partner, delivery, waiting in partners:
         state = _delivery_state(delivery, waiting, now, policy.overdue(delivery, now))
+        if delivery.alert_ticket_id is not None:
+            state += f" (alert ticket {node.db.key_prefix}-{delivery.alert_ticket_id})"
         print(f"  {partner.node_id:30} {partner.role:10} {partner.state:9} {state}")
 
 
 def _delivery_state(delivery: Delivery, waiting: int, now: datetime, overdue: bool) -> str:
-    """Where delivery to a partner stands, in words."""
+    """Where delivery to a partner stands, in words; flagged when it is down too long."""
     if delivery.down_since is not None:
         minutes = int((now - delivery.down_since).total_seconds() // 60)
         flag = "ALERT: " if overdue else ""

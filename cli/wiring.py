@@ -162,18 +162,20 @@ def open_exchange(node: Node, config: Config) -> ExchangeService:
     """
     with node.db.read() as tx:
         node_id = tx.setting(NODE_ID_SETTING)
+    missing = FailedPrecondition(
+        f"the node has no exchange identity in {config.data_dir}: run `hdx migrate`"
+    )
+    if node_id is None:
+        raise missing
     try:
-        if node_id is None:
-            raise FileNotFoundError(NODE_ID_SETTING)
         me = identity.load(config.data_dir, node_id)
     except FileNotFoundError:
-        raise FailedPrecondition(
-            f"the node has no exchange identity in {config.data_dir}: run `hdx migrate`"
-        ) from None
+        raise missing from None
     return ExchangeService(node.tickets, me, identity.own_keys(config.data_dir))
 
 
 def alert_policy(config: Config) -> AlertPolicy:
+    """When a partner's outage is an alert, and where its ticket goes, by the config."""
     settings = config.exchange
     return AlertPolicy(
         after=timedelta(minutes=settings.alert_after_minutes),
