@@ -138,6 +138,7 @@ def _start_node(stack: ExitStack, work: Path, database_url: str) -> tuple[Server
     hdx(data_dir, "user", "add", REQUESTER, "--role", "requester", "--store", STORE)
     token = hdx(data_dir, "token", "create", REQUESTER).strip().splitlines()[-1]
     serve = ["--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"]
+    serve += ["--exchange-listen", "127.0.0.1:0"]
     node = stack.enter_context(ServerProcess("node", [sys.executable, "-m", "cli", *serve], work))
     with HelpDeskClient(node.target, token, attempts=1) as client:
         view = client.create(TicketDraft(category=CATEGORY, title="Smoke test", store=STORE))

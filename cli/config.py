@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.domain import validation
 from node.domain.errors import InvalidArgument
 
 CONFIG_FILE = "hdx.toml"
 DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_EXCHANGE_LISTEN = "127.0.0.1:50061"
+ALERT_AFTER_MAX_MINUTES = 7 * 24 * 60
 
 SQLITE_WORKERS = 4
 """Worker threads when the config names none and the database is SQLite: its writers take
@@ -27,7 +30,38 @@ DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "database": {"url": ""},
     "api": {"listen": DEFAULT_LISTEN, "workers": 16},
     "tickets": {"confirm_window_hours": 72.0},
+    "exchange": {
+        "listen": DEFAULT_EXCHANGE_LISTEN,
+        "endpoint": "",
+        "tls": True,
+        "alert_after_minutes": 30.0,
+        "alert_category": "monitoring",
+        "alert_store": "",
+    },
 }
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSettings:
+    """How the node meets its partners (the `[exchange]` table).
+
+    Attributes:
+        listen: where the Exchange service listens (host:port).
+        endpoint: what invites tell partners to call; the listen address when not set.
+        tls: serve over TLS with the node's certificate; False only for local use.
+        alert_after_minutes: a partner unreachable this long opens an alert ticket and is
+            flagged by `hdx status`.
+        alert_category, alert_store: the alert ticket's category and store; no store, no
+            ticket (the outage shows in `hdx status` only).
+    """
+
+    listen: str = DEFAULT_EXCHANGE_LISTEN
+    endpoint: str = DEFAULT_EXCHANGE_LISTEN
+    tls: bool = True
+    alert_after_minutes: float = 30.0
+    alert_category: str = "monitoring"
+    alert_store: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +82,7 @@ class Config:
     confirm_window_hours: float
     workflow: Mapping[str, Any] | None = None
     sla: Mapping[str, Any] | None = None
+    exchange: ExchangeSettings = ExchangeSettings()
 
 
 def default_data_dir() -> Path:
@@ -98,6 +133,17 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
     if not 0 <= window <= 24 * 365:
         name = "tickets.confirm_window_hours"
         raise InvalidArgument(origin.get(name, name), "must be between 0 and 8760")
+    exchange = values["exchange"]
+    alert_after = float(exchange["alert_after_minutes"])
+    if not 0 < alert_after <= ALERT_AFTER_MAX_MINUTES:
+        name = "exchange.alert_after_minutes"
+        raise InvalidArgument(
+            origin.get(name, name), f"must be above 0 and at most {ALERT_AFTER_MAX_MINUTES}"
+        )
+    for key in ("alert_category", "alert_store"):
+        name = f"exchange.{key}"
+        if exchange[key] or key == "alert_category":
+            validation.code(origin.get(name, name), exchange[key])
     workflow, sla = raw.get("workflow"), raw.get("sla")
     for name, table in (("workflow", workflow), ("sla", sla)):
         if table is not None and not isinstance(table, dict):
@@ -112,10 +158,22 @@ def parse(text: str, data_dir: Path, environ: Mapping[str, str]) -> Config:
         confirm_window_hours=window,
         workflow=workflow,
         sla=sla,
+        exchange=ExchangeSettings(
+            listen=exchange["listen"],
+            endpoint=exchange["endpoint"] or exchange["listen"],
+            tls=exchange["tls"],
+            alert_after_minutes=alert_after,
+            alert_category=exchange["alert_category"],
+            alert_store=exchange["alert_store"],
+        ),
     )
 
 
 def _coerce(name: str, text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.lower() not in _TRUE + _FALSE:
+            raise InvalidArgument(name, f"must be true or false, got {text!r}")
+        return text.lower() in _TRUE
     try:
         if kind is int:
             return int(text)
@@ -156,5 +214,14 @@ def render(name: str, key_prefix: str, database_url: str, listen: str) -> str:
         f"# threads running use cases; default {SQLITE_WORKERS} on SQLite, 16 on PostgreSQL\n"
         "# workers = 16\n\n"
         "[tickets]\n# a resolved ticket closes by itself when the store has not answered in time\n"
-        "confirm_window_hours = 72\n"
+        "confirm_window_hours = 72\n\n"
+        "[exchange]\n# partner nodes call this; invites advertise `endpoint` (default: listen)\n"
+        f"listen = {_quoted(DEFAULT_EXCHANGE_LISTEN)}\n"
+        '# endpoint = "hdx.example.com:50061"\n'
+        "# false only for local use: partners must then be added with --plaintext\n"
+        "tls = true\n"
+        "# a partner unreachable this long opens an alert ticket (in alert_store)\n"
+        "alert_after_minutes = 30\n"
+        'alert_category = "monitoring"\n'
+        'alert_store = ""\n'
     )

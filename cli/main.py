@@ -1,10 +1,11 @@
 """`hdx`: set up, serve and administer a node, and use it as a client.
 
-    hdx init [--name N] [--prefix P]      data directory, config, schema, first admin token
-    hdx serve                             serve the gRPC API
+    hdx init [--name N] [--prefix P]      data directory, config, schema, identity, admin token
+    hdx serve                             serve the gRPC API and the exchange with partners
     hdx migrate                           upgrade the schema of an older node
     hdx user add|list, hdx token create|revoke, hdx catalog load|show
-    hdx ticket create|list|show|transition|comment|assign   (client of a running node)
+    hdx partner invite|add|list|suspend|resume|remove, hdx keys rotate, hdx status
+    hdx ticket create|list|show|transition|comment|assign|handoff   (client of a running node)
 
 Administration commands work on the node's database directly, as its operator;
 ticket commands talk to a running node over gRPC with an API token
@@ -18,15 +19,37 @@ import os
 import sys
 import tomllib
 from collections.abc import Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from cli import config as configuration
 from cli import sla
-from cli.wiring import open_node, schema_problem, serve
+from cli.wiring import (
+    Listening,
+    Node,
+    alert_policy,
+    ensure_identity,
+    open_exchange,
+    open_node,
+    schema_problem,
+    serve,
+)
+from exchange import keys
+from exchange.service import ExchangeService, Invite
 from node.api.client import ApiError, HelpDeskClient, TicketView
 from node.domain import validation
 from node.domain.errors import DomainError
+from node.domain.partner import (
+    LATE_OFFER_CHOICES,
+    Delivery,
+    PartnerRole,
+    PartnerState,
+    Side,
+    Terms,
+    TicketLink,
+)
 from node.domain.roles import Role
 from node.domain.ticket import Level, Ticket, TicketDraft, TicketQuery, Visibility
 from node.store import migrate
@@ -71,8 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--admin", default="admin", help="login of the first administrator")
     init.set_defaults(run=_init)
 
-    serve_cmd = commands.add_parser("serve", help="serve the gRPC API")
+    serve_cmd = commands.add_parser("serve", help="serve the gRPC API and the exchange")
     serve_cmd.add_argument("--listen", help="host:port, overriding the config (port 0: any)")
+    serve_cmd.add_argument(
+        "--exchange-listen", help="host:port of the exchange, overriding the config (port 0: any)"
+    )
     serve_cmd.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=_migrate)
@@ -103,9 +129,49 @@ def _parser() -> argparse.ArgumentParser:
     load.set_defaults(run=_catalog_load)
     catalog.add_parser("show", help="print the catalogue").set_defaults(run=_catalog_show)
 
+    _exchange_commands(commands)
     _ticket_commands(commands)
     sla.add_commands(commands, _config)
     return parser
+
+
+def _exchange_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    partner = commands.add_parser("partner", help="partner nodes").add_subparsers(required=True)
+    invite = partner.add_parser("invite", help="print what a partner's admin needs to add us")
+    invite.add_argument("--endpoint", help="host:port partners call (default: the config's)")
+    invite.set_defaults(run=_partner_invite)
+
+    add = partner.add_parser("add", help="add a partner from its invite, by its fingerprint")
+    add.add_argument("file", help="the partner's invite ('-': standard input)")
+    add.add_argument("--role", required=True, choices=[r.value for r in PartnerRole])
+    add.add_argument("--fingerprint", help="as the partner's admin read it to you")
+    add.add_argument("--terms", type=Path, help="a TOML file of terms (status maps and the rest)")
+    add.add_argument("--categories", help="our categories it takes, comma-separated (contractor)")
+    add.add_argument("--accept-minutes", type=float)
+    add.add_argument("--respond-minutes", type=float)
+    add.add_argument("--resolve-minutes", type=float)
+    add.add_argument("--late-offers", choices=LATE_OFFER_CHOICES)
+    add.add_argument("--plaintext", action="store_true", help="no TLS: for local use only")
+    add.set_defaults(run=_partner_add)
+
+    partner.add_parser("list", help="partners and their delivery").set_defaults(run=_partner_list)
+    for name, state in (
+        ("suspend", PartnerState.SUSPENDED),
+        ("resume", PartnerState.ACTIVE),
+        ("remove", PartnerState.REMOVED),
+    ):
+        change = partner.add_parser(name, help=f"{name} a partner (its links and log stay)")
+        change.add_argument("node_id")
+        change.set_defaults(run=_partner_state, state=state)
+
+    key = commands.add_parser("keys", help="the node's signing keys").add_subparsers(required=True)
+    key.add_parser(
+        "rotate", help="sign with a new key, announced to every partner under the old one"
+    ).set_defaults(run=_keys_rotate)
+
+    commands.add_parser(
+        "status", help="the node's identity and its partners' delivery"
+    ).set_defaults(run=_status)
 
 
 def _ticket_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -158,6 +224,12 @@ def _ticket_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPars
     assign.add_argument("--co", action="append", default=[], help="a co-assignee (repeatable)")
     assign.set_defaults(run=_ticket_assign)
 
+    handoff = sub.add_parser("handoff", parents=[client], help="hand a ticket to a contractor")
+    handoff.add_argument("key")
+    handoff.add_argument("partner", help="the contractor's node id (`hdx partner list`)")
+    handoff.add_argument("--note", default="", help="for the contractor's engineers")
+    handoff.set_defaults(run=_ticket_handoff)
+
 
 # -- node commands --------------------------------------------------------------------
 
@@ -185,32 +257,54 @@ def _init(args: argparse.Namespace) -> None:
     node.admin.load_catalog(tomllib.loads(catalog))
     node.admin.add_user(admin_login, "Administrator", Role.ADMIN, None)
     token = node.admin.create_token(admin_login, "created by hdx init")
+    me, _ = ensure_identity(node, config)
     (data_dir / configuration.CONFIG_FILE).write_text(text, encoding="utf-8")
     print(f"initialised node {config.node_name!r} in {data_dir} ({config.database_url})")
+    print(f"node id {me.node_id}, fingerprint {me.fingerprint}")
     print(f"administrator {admin_login!r}; API token (shown once):")
     print(f"export HDX_TOKEN={token}")
 
 
 def _serve(args: argparse.Namespace) -> None:
+    """Serves; the first line printed says where the API listens, the second where the
+    exchange does (readers take the port after the last space)."""
     config = _config(args)
     node = open_node(config)
     problem = schema_problem(node.db)
     if problem:
         raise CliError(problem)
-    listen = args.listen or config.listen
+    exchange = open_exchange(node, config)
+    api_listen = args.listen or config.listen
+    exchange_listen = args.exchange_listen or config.exchange.listen
 
-    def ready(port: int) -> None:
-        host = listen.rsplit(":", 1)[0]
-        print(f"hdx node {config.node_name!r} serving on {host}:{port}", flush=True)
+    def ready(listening: Listening) -> None:
+        api_host, exchange_host = api_listen.rsplit(":", 1)[0], exchange_listen.rsplit(":", 1)[0]
+        name = config.node_name
+        print(f"hdx node {name!r} serving on {api_host}:{listening.api_port}")
+        print(f"hdx node {name!r} exchange serving on {exchange_host}:{listening.exchange_port}")
+        sys.stdout.flush()
 
-    asyncio.run(serve(node, listen, config.workers, ready))
+    asyncio.run(
+        serve(
+            node,
+            exchange,
+            config,
+            api_listen=api_listen,
+            exchange_listen=exchange_listen,
+            on_ready=ready,
+        )
+    )
 
 
 def _migrate(args: argparse.Namespace) -> None:
-    node = open_node(_config(args))
+    config = _config(args)
+    node = open_node(config)
     before = migrate.current(node.db.engine)
     migrate.upgrade(node.db.engine)
     print(f"schema {before or 'empty'} -> {migrate.current(node.db.engine)}")
+    me, made = ensure_identity(node, config)
+    if made:
+        print(f"node id {me.node_id}, fingerprint {me.fingerprint} (new exchange identity)")
 
 
 def _user_add(args: argparse.Namespace) -> None:
@@ -252,6 +346,136 @@ def _catalog_show(args: argparse.Namespace) -> None:
         print(f"category {c.code:16} {c.name} [{c.ticket_type}, {c.group or '-'}]{flag}")
     for s in stores:
         print(f"store    {s.code:16} {s.name} [{s.region}, {s.timezone}, {s.tier}]")
+
+
+# -- partners and the exchange ----------------------------------------------------------
+
+
+def _exchange(args: argparse.Namespace) -> tuple[configuration.Config, Node, ExchangeService]:
+    config = _config(args)
+    node = open_node(config)
+    problem = schema_problem(node.db)
+    if problem:
+        raise CliError(problem)
+    return config, node, open_exchange(node, config)
+
+
+def _partner_invite(args: argparse.Namespace) -> None:
+    config, _, exchange = _exchange(args)
+    invite = exchange.invite(args.endpoint or config.exchange.endpoint, config.node_name)
+    print(invite.to_text())
+    print(f"fingerprint: {invite.fingerprint}", file=sys.stderr)
+
+
+def _partner_add(args: argparse.Namespace) -> None:
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except OSError as error:
+        raise CliError(f"{args.file}: {error.strerror}") from None
+    invite = Invite.from_text(text)
+    if not args.fingerprint:
+        raise CliError(
+            f"the invite of {invite.name!r} ({invite.node_id}) has fingerprint "
+            f'"{invite.fingerprint}": compare it with its administrator\'s, then add it with '
+            f'--fingerprint "{invite.fingerprint}"'
+        )
+    if _digits(args.fingerprint) != _digits(invite.fingerprint):
+        raise CliError(
+            f'fingerprint: the invite\'s is "{invite.fingerprint}", not the one given: '
+            "do not add it; ask its administrator for a new invite"
+        )
+    _, _, exchange = _exchange(args)
+    role = PartnerRole(args.role)
+    partner = exchange.add_partner(invite, role, _terms(args), plaintext=args.plaintext)
+    transport = "plaintext" if partner.plaintext else "TLS"
+    print(f"added {role} {partner.node_id} ({partner.name}) at {partner.endpoint} over {transport}")
+
+
+def _digits(fingerprint: str) -> str:
+    return "".join(fingerprint.split()).lower()
+
+
+def _terms(args: argparse.Namespace) -> Terms:
+    """The terms of `hdx partner add`: the --terms file, overridden by the options."""
+    raw: dict[str, Any] = {}
+    if args.terms is not None:
+        try:
+            raw = tomllib.loads(args.terms.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise CliError(f"{args.terms}: {error}") from None
+    if args.categories is not None:
+        raw["categories"] = [c.strip() for c in args.categories.split(",") if c.strip()]
+    for name in ("accept_minutes", "respond_minutes", "resolve_minutes", "late_offers"):
+        if getattr(args, name) is not None:
+            raw[name] = getattr(args, name)
+    return Terms.from_json(raw)
+
+
+def _partner_list(args: argparse.Namespace) -> None:
+    _, _, exchange = _exchange(args)
+    print(
+        f"{'NODE':30} {'NAME':20} {'ROLE':10} {'STATE':9} {'ENDPOINT':22} "
+        f"{'WAITING':>7} {'FAILURES':>8} {'UNREACHABLE SINCE':17} LAST ERROR"
+    )
+    for partner, delivery, waiting in exchange.partners():
+        print(
+            f"{partner.node_id:30} {partner.name:20} {partner.role:10} {partner.state:9} "
+            f"{partner.endpoint:22} {waiting:7} {delivery.failures:8} "
+            f"{_when(delivery.down_since):17} {delivery.last_error or '-'}"
+        )
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else f"{at:%Y-%m-%d %H:%M}Z"
+
+
+def _partner_state(args: argparse.Namespace) -> None:
+    _, _, exchange = _exchange(args)
+    exchange.set_state(args.node_id, args.state)
+    print(f"partner {args.node_id} is {args.state}")
+
+
+def _keys_rotate(args: argparse.Namespace) -> None:
+    config, _, exchange = _exchange(args)
+    rotated = keys.rotate(exchange, config.data_dir)
+    print(
+        f"signing key {rotated.old_key_id} -> {rotated.new_key_id}; announced to "
+        f"{rotated.partners} partner(s), signed by the old key; a serving node signs with "
+        f"the new one within {keys.KEY_POLL_S:g} s"
+    )
+
+
+def _status(args: argparse.Namespace) -> None:
+    config, node, exchange = _exchange(args)
+    me, policy, now = exchange.identity, alert_policy(config), exchange.clock.now()
+    transport = "TLS" if config.exchange.tls else "plaintext"
+    print(f"node        {me.node_id} ({config.node_name})")
+    print(f"fingerprint {me.fingerprint}")
+    print(f"signing key {me.key_id}")
+    print(
+        f"exchange    {config.exchange.endpoint} ({transport}; listens on {config.exchange.listen})"
+    )
+    partners = exchange.partners()
+    print(f"partners    {len(partners)}")
+    for partner, delivery, waiting in partners:
+        state = _delivery_state(delivery, waiting, now, policy.overdue(delivery, now))
+        if delivery.alert_ticket_id is not None:
+            state += f" (alert ticket {node.db.key_prefix}-{delivery.alert_ticket_id})"
+        print(f"  {partner.node_id:30} {partner.role:10} {partner.state:9} {state}")
+
+
+def _delivery_state(delivery: Delivery, waiting: int, now: datetime, overdue: bool) -> str:
+    """Where delivery to a partner stands, in words; flagged when it is down too long."""
+    if delivery.down_since is not None:
+        minutes = int((now - delivery.down_since).total_seconds() // 60)
+        flag = "ALERT: " if overdue else ""
+        return (
+            f"{flag}unreachable for {minutes} min (since {_when(delivery.down_since)}), "
+            f"{waiting} waiting, {delivery.failures} failures: {delivery.last_error}"
+        )
+    if delivery.failures:
+        return f"refusing events, {waiting} waiting: {delivery.last_error}"
+    return f"delivering, {waiting} waiting" if waiting else "up to date"
 
 
 # -- ticket commands (gRPC client) ------------------------------------------------------
@@ -314,7 +538,19 @@ def _print_ticket(view: TicketView) -> None:
     if t.co_assignees:
         print(f"  co-assignees {', '.join(sorted(t.co_assignees))}")
     _print_clocks(t)
+    for link in t.links:
+        print(f"  {_link(link)}")
     print(f"  you may: {', '.join(view.transitions) or 'nothing'}")
+
+
+def _link(link: TicketLink) -> str:
+    """A hand-off of a ticket, in words."""
+    way = "handed to" if link.side is Side.ORIGIN else "handed to us by"
+    theirs = f" as {link.remote_ticket}" if link.remote_ticket else ""
+    return (
+        f"{way} {link.partner} ({link.partner_name}) {link.created_at:%Y-%m-%d %H:%M}Z"
+        f"{theirs}: {link.state}"
+    )
 
 
 def _ticket_create(args: argparse.Namespace) -> None:
@@ -381,6 +617,11 @@ def _ticket_comment(args: argparse.Namespace) -> None:
 def _ticket_assign(args: argparse.Namespace) -> None:
     with _client(args) as client:
         _print_ticket(client.assign(args.key, args.to, args.group, tuple(args.co)))
+
+
+def _ticket_handoff(args: argparse.Namespace) -> None:
+    with _client(args) as client:
+        _print_ticket(client.hand_off(args.key, args.partner, args.note))
 
 
 if __name__ == "__main__":

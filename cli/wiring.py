@@ -5,6 +5,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
+import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +16,15 @@ from typing import Any
 
 from adapters import calendars
 from cli.config import Config
+from exchange import identity, keys
+from exchange.alerts import AlertPolicy, OutageAlerts
+from exchange.delivery import Courier
+from exchange.identity import Identity
+from exchange.server import channel_to, start_exchange_server
+from exchange.service import ExchangeService
 from node.api.server import start_server
 from node.domain.calendar import Holidays
-from node.domain.errors import DomainError, InvalidArgument
+from node.domain.errors import DomainError, FailedPrecondition, InvalidArgument
 from node.domain.slapolicy import (
     DEFAULT_POLICIES,
     DEFAULT_SLA_CONFIG,
@@ -34,6 +42,10 @@ from node.store.database import Database
 log = logging.getLogger("hdx")
 HOUSEKEEPING_MAX_SLEEP_S = 60.0
 """The longest a timer sleeps, so it notices what other processes of the node scheduled."""
+NODE_ID_SETTING = "node_id"
+"""The node setting holding the node's id on the exchange."""
+NODE_ID_NAME_MAX = 30
+"""How much of the node's name its id repeats (`<name>-<8 hex digits>`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +129,61 @@ def _holidays(where: str, source: dict[str, Any], data_dir: Path) -> Holidays:
     return calendars.from_package(str(source["country"]), years, subdiv)
 
 
+def new_node_id(name: str) -> str:
+    """A new node id: the node's name as a code, then 8 random hex digits."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())[:NODE_ID_NAME_MAX].strip("-")
+    return f"{slug or 'node'}-{secrets.token_hex(4)}"
+
+
+def ensure_identity(node: Node, config: Config) -> tuple[Identity, bool]:
+    """The node's exchange identity, made if it has none yet (a new node, or one made
+    before the exchange): its id in the database, its keys and certificate in the data dir.
+
+    Returns:
+        The identity, and whether it was made now.
+    """
+    with node.db.write() as tx:
+        node_id = tx.setting(NODE_ID_SETTING)
+        if node_id is None:
+            node_id = new_node_id(config.node_name)
+            tx.put_setting(NODE_ID_SETTING, node_id)
+    try:
+        return identity.load(config.data_dir, node_id), False
+    except FileNotFoundError:
+        return identity.create(config.data_dir, node_id, node.tickets.clock.now()), True
+
+
+def open_exchange(node: Node, config: Config) -> ExchangeService:
+    """The node's exchange service, signing with the node's current key and reporting
+    the changes of node.tickets to the partners.
+
+    Raises:
+        FailedPrecondition: the node has no identity yet (made before the exchange).
+    """
+    with node.db.read() as tx:
+        node_id = tx.setting(NODE_ID_SETTING)
+    missing = FailedPrecondition(
+        f"the node has no exchange identity in {config.data_dir}: run `hdx migrate`"
+    )
+    if node_id is None:
+        raise missing
+    try:
+        me = identity.load(config.data_dir, node_id)
+    except FileNotFoundError:
+        raise missing from None
+    return ExchangeService(node.tickets, me, identity.own_keys(config.data_dir))
+
+
+def alert_policy(config: Config) -> AlertPolicy:
+    """When a partner's outage is an alert, and where its ticket goes, by the config."""
+    settings = config.exchange
+    return AlertPolicy(
+        after=timedelta(minutes=settings.alert_after_minutes),
+        category=settings.alert_category,
+        store=settings.alert_store,
+    )
+
+
 def schema_problem(db: Database) -> str | None:
     """Why the database cannot be served as it is, or None."""
     current, head = migrate.current(db.engine), migrate.head()
@@ -127,21 +194,54 @@ def schema_problem(db: Database) -> str | None:
     return None
 
 
-async def serve(node: Node, listen: str, workers: int, on_ready: Callable[[int], None]) -> None:
-    """Serves the API and runs the node's timers until SIGINT or SIGTERM."""
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where a serving node listens: the HelpDesk API's port and the Exchange's."""
+
+    api_port: int
+    exchange_port: int
+
+
+async def serve(
+    node: Node,
+    exchange: ExchangeService,
+    config: Config,
+    *,
+    api_listen: str,
+    exchange_listen: str,
+    on_ready: Callable[[Listening], None],
+) -> None:
+    """Serves the API and the Exchange, delivers to partners and runs the node's timers
+    until SIGINT or SIGTERM.
+
+    Raises:
+        InvalidArgument: it cannot listen where told; the alert settings name a category
+            or store the catalogue lacks.
+    """
+    alerts = OutageAlerts(exchange, alert_policy(config))
+    await asyncio.to_thread(alerts.validate)
     recomputed = await asyncio.to_thread(node.tickets.adopt_sla_config, node.sla_fingerprint)
     if recomputed is not None:
         log.info("SLA configuration changed: recomputed %d open tickets", recomputed)
-    server, port = await start_server(node.tickets, node.admin, listen, workers=workers)
-    on_ready(port)
+    server, port = await start_server(
+        node.tickets, node.admin, api_listen, workers=config.workers, hand_off=exchange.hand_off
+    )
+    try:
+        partners, exchange_port = await start_exchange_server(
+            exchange, exchange_listen, tls=config.exchange.tls, workers=config.workers
+        )
+    except InvalidArgument:
+        await server.stop(0)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    on_ready(Listening(port, exchange_port))
     tickets = node.tickets
     bell = Bell(loop)
     tickets.on_alarm = bell.ring
-    timers = [
+    tasks = [
         asyncio.create_task(
             timer_loop(
                 "auto-close", tickets.close_confirmed, tickets.next_auto_close, tickets.clock
@@ -150,12 +250,23 @@ async def serve(node: Node, listen: str, workers: int, on_ready: Callable[[int],
         asyncio.create_task(
             timer_loop("sla", tickets.fire_alarms, tickets.next_alarm, tickets.clock, bell)
         ),
+        asyncio.create_task(Courier(exchange, channel_to, alerts).run(), name="delivery"),
+        asyncio.create_task(keys.follow_rotations(exchange, config.data_dir), name="keys"),
     ]
+    for task in tasks:
+        task.add_done_callback(_report_crash)
     await stop.wait()
-    for timer in timers:
-        timer.cancel()
-    await server.stop(grace=5)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(server.stop(grace=5), partners.stop(grace=5))
     node.db.dispose()
+
+
+def _report_crash(task: "asyncio.Task[None]") -> None:
+    """Logs a background task that stopped on an error (the node serves on without it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
 class Bell:

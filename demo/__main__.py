@@ -20,6 +20,7 @@ from node.api.client import ApiError, HelpDeskClient
 from node.domain.ticket import HistoryEntry, TicketDraft, Visibility
 
 HDX = [sys.executable, "-m", "cli"]
+SERVE_ANY_PORT = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
 STORES = """
 [[stores]]
 code = "msk-001"
@@ -51,7 +52,7 @@ def hdx(data_dir: Path, *args: str) -> str:
 def running_node(data_dir: Path) -> Iterator[str]:
     """Serves the node in its own process; yields host:port."""
     server = subprocess.Popen(
-        [*HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+        [*HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -7,7 +7,8 @@ naming our event's digest) and store it. A call that fails is retried a few time
 at once (tenacity); then the partner backs off, the delay doubling up to
 `BACKOFF_CAP`, kept in the database and reset by any message from that partner.
 A refused event stays in the outbox with the reason; a gap the partner reports
-puts our events from the sequence it expects back in the outbox.
+puts our events from the sequence it expects back in the outbox. After each
+round, a partner unreachable too long gets an alert ticket (exchange/alerts.py).
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 from hdx.exchange.v1 import exchange_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from exchange.alerts import OutageAlerts
 from exchange.envelope import Refused, opened
 from exchange.service import ExchangeService
 from node.domain.partner import LoggedEvent, Partner, PartnerState
@@ -54,14 +56,18 @@ class Courier:
         exchange: the node's exchange service (it tells the courier of new outbox events
             and of partners heard from).
         channel_to: opens a channel to a partner.
+        alerts: opens and follows up alert tickets for partners unreachable too long,
+            after each round; None: outages show in `hdx status` only.
     """
 
     def __init__(
         self,
         exchange: ExchangeService,
         channel_to: Callable[[Partner], grpc.aio.Channel],
+        alerts: OutageAlerts | None = None,
     ) -> None:
         self.exchange = exchange
+        self.alerts = alerts
         self.db = exchange.db
         self.clock = exchange.clock
         self.channel_to = channel_to
@@ -82,6 +88,9 @@ class Courier:
             while True:
                 self._wake.clear()
                 next_at = await self.round()
+                if self.alerts is not None:
+                    alert_at = self.alerts.check()
+                    next_at = min(filter(None, (next_at, alert_at)), default=None)
                 delay = IDLE_S
                 if next_at is not None:
                     delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
@@ -95,15 +104,20 @@ class Courier:
         """Delivers to every partner due now; returns when the next backoff ends, if any."""
         with self.db.read() as tx:
             partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
-            due = {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
+        due = self._backoffs(partners)
         now = self.clock.now()
-        later = [at for at in due.values() if at is not None and at > now]
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
                 while await self.deliver(partner) == BATCH:
                     pass
-        return min(later, default=None)
+        due = self._backoffs(partners)  # with those a failure just now set
+        return min((at for at in due.values() if at is not None and at > now), default=None)
+
+    def _backoffs(self, partners: list[Partner]) -> dict[str, datetime | None]:
+        """When each partner's backoff ends (None: not backing off)."""
+        with self.db.read() as tx:
+            return {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
 
     async def deliver(self, partner: Partner) -> int:
         """Sends one batch of partner's outbox; returns how many events it sent."""
@@ -112,11 +126,14 @@ class Courier:
             if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
                 return 0
             events = tx.links.outbox(partner.node_id, BATCH)
+            if not events:  # nothing to send: another process (or the next life) may claim
+                tx.links.release(partner.node_id, self.owner)
         if not events:
             return 0
         try:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
+            await self._forget_channel(partner)
             self._failed(partner, f"{error.code().name}: {error.details()}")
             return 0
         self._settle(partner, events, response)
@@ -142,6 +159,13 @@ class Courier:
         channel = self.channel_to(partner)
         self._channels[partner.node_id] = (partner, channel)
         return channel
+
+    async def _forget_channel(self, partner: Partner) -> None:
+        """Closes the channel a call to partner failed on: the next call connects afresh,
+        when our backoff says, instead of waiting out gRPC's own reconnect backoff."""
+        known = self._channels.pop(partner.node_id, None)
+        if known is not None:
+            await known[1].close(None)
 
     def _settle(
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse

@@ -8,7 +8,8 @@ Kept in the data directory, readable by the node's user only:
     tls/node.key
 
 A key id is the first 16 hex digits of the SHA-256 of the raw public key. Old
-keys stay on disk so events they signed keep verifying after `hdx keys rotate`.
+keys stay on disk so events they signed keep verifying after `hdx keys rotate`
+(exchange/keys.py: `new_key`, then the announcement, then `make_current`).
 """
 
 import hashlib
@@ -80,7 +81,7 @@ class Identity:
 
 def create(data_dir: Path, node_id: str, now: datetime) -> Identity:
     """Makes a new node's first signing key and its TLS certificate."""
-    _write_key(data_dir, Ed25519PrivateKey.generate())
+    make_current(data_dir, _write_key(data_dir, Ed25519PrivateKey.generate()))
     tls_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TLS_NAME)])
     cert = (
@@ -108,25 +109,34 @@ def create(data_dir: Path, node_id: str, now: datetime) -> Identity:
     return load(data_dir, node_id)
 
 
-def rotate(data_dir: Path) -> tuple[str, str]:
-    """Makes a new signing key the current one; the old stays to verify what it signed.
+def new_key(data_dir: Path) -> bytes:
+    """Writes a new signing key beside the others without making it current (`hdx keys
+    rotate` announces it to the partners first, signed by the current key).
 
     Returns:
-        (old key id, new key id).
+        The new key's raw public key.
     """
-    old = _current(data_dir)
-    return old, _write_key(data_dir, Ed25519PrivateKey.generate())
+    key = Ed25519PrivateKey.generate()
+    _write_key(data_dir, key)
+    return key.public_key().public_bytes(*_RAW)
+
+
+def make_current(data_dir: Path, kid: str) -> None:
+    """Makes the key kid the one that signs from now on (an atomic rename)."""
+    current = data_dir / "keys" / "current.new"
+    current.write_text(kid + "\n", encoding="ascii")
+    os.replace(current, data_dir / "keys" / "current")
 
 
 def load(data_dir: Path, node_id: str) -> Identity:
-    """The identity `create` made (and `rotate` moved on).
+    """The identity `create` made (and `make_current` moved on to a newer key).
 
     Raises:
         FileNotFoundError: the data directory has no keys (made before the exchange).
     """
     return Identity(
         node_id=node_id,
-        signing_key=_key(data_dir, _current(data_dir)),
+        signing_key=_key(data_dir, current_key_id(data_dir)),
         cert_pem=(data_dir / "tls" / "node.crt").read_bytes(),
         tls_key_pem=(data_dir / "tls" / "node.key").read_bytes(),
     )
@@ -141,7 +151,12 @@ def own_keys(data_dir: Path) -> dict[str, bytes]:
     return found
 
 
-def _current(data_dir: Path) -> str:
+def current_key_id(data_dir: Path) -> str:
+    """The id of the key that signs now.
+
+    Raises:
+        FileNotFoundError: the data directory has no keys.
+    """
     return (data_dir / "keys" / "current").read_text(encoding="ascii").strip()
 
 
@@ -162,9 +177,6 @@ def _write_key(data_dir: Path, key: Ed25519PrivateKey) -> str:
             serialization.NoEncryption(),
         )
     )
-    current = keys / "current.new"
-    current.write_text(kid + "\n", encoding="ascii")
-    os.replace(current, keys / "current")
     return kid
 
 

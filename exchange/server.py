@@ -73,6 +73,7 @@ async def start_exchange_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),  # a second node on the port fails instead of sharing it
         ]
     )
     exchange_pb2_grpc.add_ExchangeServicer_to_server(ExchangeServicer(exchange, executor), server)

@@ -721,6 +721,7 @@ class ExchangeService:
 
         Raises:
             AlreadyExists: the node is a partner already.
+            InvalidArgument: the terms name a category, status or wire status we do not have.
         """
         now = self.clock.now()
         partner = Partner(
@@ -738,12 +739,65 @@ class ExchangeService:
         with self.db.write() as tx:
             if tx.links.partner(invite.node_id) is not None:
                 raise AlreadyExists(f"partner: {invite.node_id} is a partner already")
+            self._check_terms(tx, role, terms)
             user = User(invite.node_id, f"partner node {invite.name}", Role.SYSTEM)
             if not tx.add_user(user):
                 raise AlreadyExists(f"partner: login {invite.node_id} is taken by a user")
             tx.links.add_partner(partner)
             tx.links.add_key(invite.node_id, key_id(invite.public_key), invite.public_key, now)
         return partner
+
+    def announce_key(self, public_key: bytes) -> int:
+        """Records a new signing key of ours and writes its announcement, signed by the key
+        that signs now, to the outbox of every partner but removed ones (a suspended
+        partner's waits with the rest of its outbox), on each partner's control link.
+
+        Returns:
+            How many partners it was written for.
+        """
+        now = self.clock.now()
+        kid = key_id(public_key)
+        announcement = pb.KeyAnnouncement(key_id=kid, public_key=public_key)
+        with self.db.write() as tx:
+            tx.links.add_key(self.identity.node_id, kid, public_key, now)
+            told = [p for p in tx.links.partners() if p.state is not PartnerState.REMOVED]
+            for partner in told:
+                link_id = CONTROL_PREFIX + partner.node_id
+                link = tx.links.link(link_id, for_update=True)
+                if link is None:
+                    link = Link.new(
+                        link_id,
+                        partner.node_id,
+                        None,
+                        side=Side.ORIGIN,
+                        state=LinkState.CONTROL,
+                        now=now,
+                    )
+                    tx.links.add_link(link)
+                self._emit(tx, link, "key", announcement)
+        return len(told)
+
+    def _check_terms(self, tx: Tx, role: PartnerRole, terms: Terms) -> None:
+        """Terms that name only our categories and statuses and the wire's statuses."""
+        named = [("terms.categories", c) for c in terms.categories]
+        if role is PartnerRole.CLIENT:
+            named.append(("terms.category", terms.category))
+        for field, code in named:
+            if tx.category(code) is None:
+                raise InvalidArgument(field, f"no such category {code!r} in our catalogue")
+        wire = ("wire status", sorted(set(pb.WireStatus.keys()) - {"WIRE_STATUS_UNSPECIFIED"}))
+        ours = ("status of our workflow", sorted(self.workflow.kinds))
+        for name, mapping, keys, values in (
+            ("status_out", terms.status_out, ours, wire),
+            ("status_in", terms.status_in, wire, ours),
+        ):
+            for key, value in mapping.items():
+                for given, (what, allowed) in ((key, keys), (value, values)):
+                    if given not in allowed:
+                        raise InvalidArgument(
+                            f"terms.{name}.{key}",
+                            f"{given!r} is not a {what}: one of {', '.join(allowed)}",
+                        )
 
     def set_state(self, node_id: str, state: PartnerState) -> None:
         """Suspends, resumes or removes a partner; its links and log stay."""

@@ -21,6 +21,7 @@ import pytest
 
 from node.api.client import HelpDeskClient
 from node.api.server import start_server
+from node.api.servicer import HandOff
 from node.domain.roles import Actor, Role
 from node.services.admin import AdminService
 from node.services.tickets import TicketService
@@ -30,6 +31,8 @@ from tests.postgres import PostgresServer
 
 BACKENDS = [b for b in ("sqlite", "postgres") if os.environ.get("HDX_TEST_DB", b) == b]
 PREFIX = "RET"
+SERVE_ANY_PORT = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
+"""`hdx serve` on any free loopback ports, the API's and the exchange's."""
 START = datetime(2026, 11, 23, 9, 12, tzinfo=UTC)
 
 STORES = {
@@ -156,14 +159,16 @@ def desk(db: Database, clock: FakeClock) -> Desk:
 
 
 class ServerThread:
-    """A real gRPC server of the desk's services on a loopback port, in its own thread."""
+    """A real gRPC server of the desk's services on a loopback port, in its own thread;
+    hand_off serves HandOffTicket when given."""
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, hand_off: HandOff | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         started = asyncio.run_coroutine_threadsafe(
-            start_server(desk.tickets, desk.admin, "127.0.0.1:0", workers=8), self.loop
+            start_server(desk.tickets, desk.admin, "127.0.0.1:0", workers=8, hand_off=hand_off),
+            self.loop,
         )
         self.server, self.port = started.result(timeout=30)
         self.target = f"127.0.0.1:{self.port}"

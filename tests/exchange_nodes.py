@@ -17,10 +17,11 @@ import pytest
 
 from cli import config as configuration
 from exchange import identity
+from exchange.alerts import AlertPolicy, OutageAlerts
 from exchange.delivery import Courier
 from exchange.server import channel_to, start_exchange_server
 from exchange.service import ExchangeService
-from node.domain.partner import PartnerRole, Terms
+from node.domain.partner import LinkState, PartnerRole, Terms
 from node.store import migrate
 from node.store.database import Database
 from tests.conftest import Desk, FakeClock, seed_desk
@@ -63,8 +64,17 @@ class ChainNode:
         self.desk.db.dispose()
 
 
-def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeClock) -> ChainNode:
-    """A node with the default catalogue, test stores and users, serving on loopback."""
+def start_node(
+    url: str,
+    data_dir: Path,
+    name: str,
+    prefix: str,
+    clock: FakeClock,
+    *,
+    alerts: AlertPolicy | None = None,
+) -> ChainNode:
+    """A node with the default catalogue, test stores and users, serving on loopback; its
+    delivery worker opens alert tickets by alerts, if given."""
     db = Database(url)
     migrate.upgrade(db.engine)
     db.initialise(prefix, name)
@@ -79,7 +89,8 @@ def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeCloc
 
     async def _start() -> tuple[grpc.aio.Server, int, Courier, "asyncio.Task[None]"]:
         server, port = await start_exchange_server(exchange, "127.0.0.1:0", tls=True)
-        courier = Courier(exchange, channel_to)
+        outages = None if alerts is None else OutageAlerts(exchange, alerts)
+        courier = Courier(exchange, channel_to, outages)
         return server, port, courier, asyncio.create_task(courier.run())
 
     server, port, courier, task = asyncio.run_coroutine_threadsafe(_start(), loop).result(WAIT_S)
@@ -88,7 +99,13 @@ def start_node(url: str, data_dir: Path, name: str, prefix: str, clock: FakeCloc
 
 
 def start_on_backend(
-    request: pytest.FixtureRequest, tmp_path: Path, name: str, prefix: str, clock: FakeClock
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    name: str,
+    prefix: str,
+    clock: FakeClock,
+    *,
+    alerts: AlertPolicy | None = None,
 ) -> ChainNode:
     """`start_node` on a new database of the backend the test runs on (request.param), with
     its data directory tmp_path / name."""
@@ -97,7 +114,7 @@ def start_on_backend(
     else:
         server: PostgresServer = request.getfixturevalue("postgres")
         url = server.create_database(f"x_{name}_{next(_names)}")
-    return start_node(url, tmp_path / name, name, prefix, clock)
+    return start_node(url, tmp_path / name, name, prefix, clock, alerts=alerts)
 
 
 def pair(client: ChainNode, contractor: ChainNode, terms: Terms | None = None) -> None:
@@ -131,3 +148,38 @@ def serving(*nodes: ChainNode) -> Iterator[None]:
     finally:
         for node in nodes:
             node.stop()
+
+
+@contextmanager
+def retail_and_contractor(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: FakeClock,
+    alerts: AlertPolicy | None = None,
+) -> Iterator[tuple[ChainNode, ChainNode]]:
+    """A retail node (RET, alerting by alerts) and its contractor (CON), paired, serving,
+    each on a database of the backend request.param names."""
+    retail = start_on_backend(request, tmp_path, "retail", "RET", clock, alerts=alerts)
+    contractor = start_on_backend(request, tmp_path, "contractor", "CON", clock)
+    pair(retail, contractor)
+    with serving(retail, contractor):
+        yield retail, contractor
+
+
+def link_state(node: ChainNode, key: str) -> LinkState | None:
+    """The state of the last link of node's ticket key."""
+    with node.desk.db.read() as tx:
+        links = tx.links.links_of(int(key.split("-")[1]))
+        return links[-1].state if links else None
+
+
+def remote_key(node: ChainNode, key: str) -> str:
+    """The partner's key of the ticket node's ticket key was last handed to (or from)."""
+    with node.desk.db.read() as tx:
+        links = tx.links.links_of(int(key.split("-")[1]))
+        return links[-1].remote_ticket if links else ""
+
+
+def delivered(node: ChainNode) -> bool:
+    """Nothing of node's waits for a receipt."""
+    return all(waiting == 0 for _, _, waiting in node.exchange.partners())

@@ -8,9 +8,11 @@ for an interpreter start on every command.
 """
 
 import io
+import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hdx.exchange.v1 import exchange_pb2 as pb
+from sqlalchemy import text
 
+from cli.config import load
 from cli.main import main
+from cli.wiring import open_node
+from tests.conftest import SERVE_ANY_PORT
+from tests.exchange_nodes import wait_for
 
 HDX = str(Path(sys.executable).with_name("hdx"))
 NAME = "corner-shops"
@@ -42,6 +50,7 @@ region = "Primorye"
 timezone = "Asia/Vladivostok"
 """
 BANNER = re.compile(rf"hdx node '{NAME}' serving on 127\.0\.0\.1:(\d+)")
+EXCHANGE_BANNER = re.compile(r"hdx node '[^']*' exchange serving on 127\.0\.0\.1:(\d+)")
 TOKEN = re.compile(r"hdx_[A-Za-z0-9_-]{40,}")
 Result = subprocess.CompletedProcess[str]
 
@@ -89,32 +98,61 @@ def one_error_line(result: Result) -> str:
 
 
 class Server:
-    """`hdx serve --listen 127.0.0.1:0` in a subprocess, with its first stdout line."""
+    """`hdx serve` on any free loopback ports in a subprocess, with the two lines it prints
+    first: where the API listens, and where the exchange does.
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    Args:
+        banner: what the first line must match (its group 1 is the API port).
+        env: HDX_* settings of the server.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log: Path,
+        banner: re.Pattern[str] = BANNER,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.log_path = log
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
-            env=environment({}),
+            env=environment(env or {}),
         )
         lines: queue.Queue[str] = queue.Queue()
         assert self.process.stdout is not None
         stdout = self.process.stdout
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+
+        def read_two() -> None:
+            for _ in range(2):
+                lines.put(stdout.readline())
+
+        threading.Thread(target=read_two, daemon=True).start()
+        api = self._line(lines, banner, "first")
+        self.banner, self.target = api.group(0), f"127.0.0.1:{api.group(1)}"
+        exchange = self._line(lines, EXCHANGE_BANNER, "second")
+        self.exchange_banner, self.exchange_target = (
+            exchange.group(0),
+            f"127.0.0.1:{exchange.group(1)}",
+        )
+
+    def _line(
+        self, lines: "queue.Queue[str]", pattern: re.Pattern[str], which: str
+    ) -> re.Match[str]:
+        """The next line the server printed, which must match pattern."""
         try:
-            self.banner = lines.get(timeout=30).rstrip("\n")
+            line = lines.get(timeout=30).rstrip("\n")
         except queue.Empty:
             self.stop()
-            pytest.fail(f"hdx serve printed nothing in 30 s: {log.read_text()}")
-        match = BANNER.fullmatch(self.banner)
+            pytest.fail(f"hdx serve printed no {which} line in 30 s: {self.log_path.read_text()}")
+        match = pattern.fullmatch(line)
         if match is None:
             self.stop()
-            pytest.fail(f"unexpected first line {self.banner!r}: {log.read_text()}")
-        self.target = f"127.0.0.1:{match.group(1)}"
+            pytest.fail(f"unexpected {which} line {line!r}: {self.log_path.read_text()}")
+        return match
 
     def stop(self) -> int:
         """Sends SIGTERM and returns the exit code (killing the server if it does not stop)."""
@@ -439,6 +477,342 @@ def test_migrate_on_a_current_node_is_a_no_op(node: Node) -> None:
     assert match, out
     assert match.group(1) == match.group(2) != "empty"
     assert ok(node.quick("ivan", "list", "--all")) == before  # the node serves on, unchanged
+
+
+# -- partner nodes -------------------------------------------------------------------------
+
+NODE_ID = re.compile(r"node id ([a-z0-9-]+), fingerprint ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})")
+UNREACHABLE = "127.0.0.1:1"
+"""An endpoint nothing listens on."""
+
+
+def node_id(init: Result) -> str:
+    """The node id `hdx init` printed."""
+    match = NODE_ID.search(init.stdout)
+    assert match, init.stdout
+    return match.group(1)
+
+
+@dataclass
+class Stranger:
+    """An initialised node that does not serve, and its invite (advertising UNREACHABLE)."""
+
+    data_dir: Path
+    node_id: str
+    invite: Path
+    fingerprint: str
+
+
+def stranger(base: Path, name: str) -> Stranger:
+    data_dir = base / name
+    init = ok(run("--data-dir", str(data_dir), "init", "--name", name, "--prefix", "STR"))
+    invite_file = base / f"{name}.json"
+    fingerprint = invite(data_dir, UNREACHABLE, invite_file)
+    return Stranger(data_dir, node_id(Result([], 0, init, "")), invite_file, fingerprint)
+
+
+def invite(data_dir: Path, endpoint: str, into: Path) -> str:
+    """Writes the invite of data_dir's node to into; returns the fingerprint it printed."""
+    result = run("--data-dir", str(data_dir), "partner", "invite", "--endpoint", endpoint)
+    into.write_text(ok(result), encoding="utf-8")
+    match = re.fullmatch(r"fingerprint: (.+)", result.stderr.splitlines()[-1])
+    assert match, result.stderr
+    return match.group(1)
+
+
+def add(data_dir: Path, invite_file: Path, role: str, fingerprint: str, *options: str) -> Result:
+    """`hdx partner add` on data_dir's node, run in this process."""
+    return run(
+        "--data-dir",
+        str(data_dir),
+        "partner",
+        "add",
+        str(invite_file),
+        "--role",
+        role,
+        "--fingerprint",
+        fingerprint,
+        *options,
+    )
+
+
+@dataclass
+class Partner:
+    """The module node's contractor: a node of its own, served by its own `hdx serve`."""
+
+    data_dir: Path
+    node_id: str
+    token: str
+    server: Server
+
+    def quick(self, *args: str) -> Result:
+        """A ticket command of its engineer olga, run in this process."""
+        target = ["--server", self.server.target, "--token", self.token]
+        return run("--data-dir", str(self.data_dir), "ticket", *args, *target)
+
+
+@pytest.fixture(scope="module")
+def partner(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
+    """A contractor node, paired with the module's node through `hdx partner invite|add`."""
+    base = tmp_path_factory.mktemp("partner")
+    data_dir = base / "node"
+    init = run("--data-dir", str(data_dir), "init", "--name", "Fix-It", "--prefix", "FIX")
+    ok(run("--data-dir", str(data_dir), "user", "add", "olga", "--role", "agent"))
+    token = ok(run("--data-dir", str(data_dir), "token", "create", "olga")).strip()
+    banner = re.compile(r"hdx node 'Fix-It' serving on 127\.0\.0\.1:(\d+)")
+    server = Server(data_dir, base / "serve.log", banner)
+    try:
+        ours, theirs = base / "ours.json", base / "theirs.json"
+        fingerprint = invite(data_dir, server.exchange_target, theirs)
+        ok(add(node.data_dir, theirs, "contractor", fingerprint))
+        fingerprint = invite(node.data_dir, node.server.exchange_target, ours)
+        ok(add(data_dir, ours, "client", fingerprint))
+        yield Partner(data_dir, node_id(init), token, server)
+    finally:
+        server.stop()
+
+
+def hand_to(node: Node, partner: Partner, title: str) -> tuple[str, str]:
+    """A ticket ivan filed, started and handed to the partner with `hdx ticket handoff` (the
+    program), once the partner accepted it: (our key, the partner's)."""
+    key = ok(
+        node.quick("ivan", "create", "--category=pos-down", f"--title={title}", "--store=msk-001")
+    )
+    key = key.split()[0]
+    ok(node.quick("ivan", "transition", key, "start"))
+    handed = ok(node.as_user("ivan", "handoff", key, partner.node_id, "--note", "register 3"))
+    assert handed.startswith(key) and " waiting_partner " in handed.splitlines()[0]
+    assert re.search(rf"handed to {partner.node_id} \(Fix-It\) \S+ \S+Z: offered$", handed, re.M)
+    accepted = wait_for(
+        f"the accept of {key}",
+        lambda: re.search(r" as (FIX-\d+): accepted$", ok(node.quick("ivan", "show", key)), re.M),
+    )
+    return key, accepted.group(1)
+
+
+def test_init_gives_the_node_an_id_and_a_fingerprint_that_its_invite_repeats(node: Node) -> None:
+    match = NODE_ID.fullmatch(node.init.stdout.splitlines()[1])
+    assert match, node.init.stdout
+    assert re.fullmatch(r"corner-shops-[0-9a-f]{8}", match.group(1))
+
+    result = hdx("partner", "invite", data_dir=node.data_dir)
+
+    invitation = json.loads(ok(result))
+    assert (invitation["node_id"], invitation["name"], invitation["fingerprint"]) == (
+        match.group(1),
+        NAME,
+        match.group(2),
+    )
+    assert invitation["endpoint"] == "127.0.0.1:50061", "the config's endpoint"
+    assert result.stderr.splitlines()[-1] == f"fingerprint: {match.group(2)}"
+
+
+def test_serve_prints_where_the_exchange_listens(node: Node) -> None:
+    assert EXCHANGE_BANNER.fullmatch(node.server.exchange_banner)
+    assert node.server.exchange_target not in (node.server.target, "127.0.0.1:0")
+
+
+def test_a_partner_is_added_only_with_the_fingerprint_its_admin_reads_out(
+    node: Node, tmp_path: Path
+) -> None:
+    other = stranger(tmp_path, "other")
+    before = ok(node.admin("partner", "list"))
+
+    missing = node.admin("partner", "add", str(other.invite), "--role", "contractor")
+    wrong = add(node.data_dir, other.invite, "contractor", "0000 " + other.fingerprint[5:])
+
+    assert f'fingerprint "{other.fingerprint}"' in one_error_line(missing)
+    assert "compare it with its administrator's" in missing.stderr
+    assert "fingerprint: the invite's is" in one_error_line(wrong)
+    assert ok(node.admin("partner", "list")) == before
+    typed = other.fingerprint.replace(" ", "").upper()  # however the admin typed it in
+    added = ok(add(node.data_dir, other.invite, "contractor", typed, "--categories", "pos-down"))
+    assert added == f"added contractor {other.node_id} (other) at {UNREACHABLE} over TLS\n"
+    again = add(node.data_dir, other.invite, "contractor", other.fingerprint)
+    assert f"{other.node_id} is a partner already" in one_error_line(again)
+    ok(node.admin("partner", "remove", other.node_id))
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (("--categories", "pos-down,nope"), "terms.categories: no such category 'nope'"),
+        (("--accept-minutes", "-1"), "terms.accept_minutes: must be a positive number"),
+        (("--terms", "{terms}"), "terms.status_in.RESOLVED: 'fixed' is not a status of our"),
+        (("--terms", "/nonexistent/terms.toml"), "/nonexistent/terms.toml"),
+        (("--role", "client", "--terms", "{category}"), "terms.category: no such category"),
+    ],
+    ids=["unknown category", "negative time", "unknown status", "no terms file", "client"],
+)
+def test_a_partner_with_terms_we_cannot_keep_is_refused(
+    node: Node, tmp_path: Path, options: tuple[str, ...], says: str
+) -> None:
+    other = stranger(tmp_path, "other")
+    files = {"terms": tmp_path / "terms.toml", "category": tmp_path / "category.toml"}
+    files["terms"].write_text('[status_in]\nRESOLVED = "fixed"\n', encoding="utf-8")
+    files["category"].write_text('category = "plumbing"\n', encoding="utf-8")
+    named = [option.format(**{k: str(v) for k, v in files.items()}) for option in options]
+
+    result = add(node.data_dir, other.invite, "contractor", other.fingerprint, *named)
+
+    assert says in one_error_line(result)
+    assert other.node_id not in ok(node.admin("partner", "list"))
+
+
+def test_a_ticket_handed_off_with_the_cli_is_taken_by_the_partner(
+    node: Node, partner: Partner
+) -> None:
+    key, theirs = hand_to(node, partner, "Till 3 dead")
+
+    their_view = ok(partner.quick("show", theirs))
+    assert "Till 3 dead" in their_view
+    assert re.search(rf"handed to us by {node_id(node.init)} \({NAME}\) .* as {key}: ", their_view)
+    assert f"as {theirs}: accepted" in ok(node.quick("anna", "show", key)), "the store's view"
+    line = one_error_line(node.quick("anna", "handoff", key, partner.node_id))
+    assert line.startswith("hdx: error: PERMISSION_DENIED")
+    line = one_error_line(node.quick("ivan", "handoff", key, "nobody"))
+    assert line == "hdx: error: NOT_FOUND: partner 'nobody' not found"
+
+
+def test_keys_rotate_reaches_the_partner_while_the_node_serves(
+    node: Node, partner: Partner
+) -> None:
+    key, theirs = hand_to(node, partner, "Scale 2 misweighs")
+    old = re.search(r"^signing key ([0-9a-f]{16})$", ok(node.admin("status")), re.M)
+    assert old
+
+    rotated = ok(hdx("keys", "rotate", data_dir=node.data_dir))
+
+    match = re.fullmatch(
+        r"signing key ([0-9a-f]{16}) -> ([0-9a-f]{16}); announced to \d+ partner\(s\), "
+        r"signed by the old key; a serving node signs with the new one within 1 s\n",
+        rotated,
+    )
+    assert match, rotated
+    assert match.group(1) == old.group(1) != match.group(2)
+    new = match.group(2)
+    assert f"signing key {new}" in ok(node.admin("status"))
+    wait_for(
+        "the server to sign with the new key",
+        lambda: f"signing with key {new} from now on" in node.server.log_path.read_text(),
+    )
+    ok(node.quick("ivan", "comment", key, "Signed with the new key"))
+    wait_for("the comment", lambda: "Signed with the new key" in ok(partner.quick("show", theirs)))
+    theirs_node = open_node(load(partner.data_dir))
+    try:
+        with theirs_node.db.read() as tx:
+            assert set(tx.links.keys_of(node_id(node.init))) == {old.group(1), new}
+            [link] = tx.links.links_of(int(theirs.split("-")[1]))
+            signed = {
+                e.kind: pb.Envelope.FromString(e.envelope).key_id
+                for e in tx.links.log_of(link.id)
+                if not e.outbound
+            }
+    finally:
+        theirs_node.db.dispose()
+    assert signed == {"offer": old.group(1), "comment": new}
+
+
+def test_status_flags_a_partner_unreachable_longer_than_the_alert_threshold(
+    node: Node, tmp_path: Path
+) -> None:
+    other = stranger(tmp_path, "gone")
+    ok(add(node.data_dir, other.invite, "contractor", other.fingerprint))
+    key = own_ticket(node)
+    ok(node.quick("ivan", "handoff", key, other.node_id))
+    row = rf"^  {other.node_id} +contractor +active +"
+
+    wait_for(
+        "a failed delivery",
+        lambda: re.search(row + r"unreachable for \d+ min", ok(node.admin("status")), re.M),
+    )
+    flagged = wait_for(
+        "the flag",
+        lambda: re.search(
+            row + r"ALERT: unreachable for \d+ min \(since \S+ \S+Z\), 1 waiting, \d+ failures: "
+            r"UNAVAILABLE",
+            ok(
+                hdx(
+                    "status",
+                    data_dir=node.data_dir,
+                    env={"HDX_EXCHANGE_ALERT_AFTER_MINUTES": "0.01"},
+                )
+            ),
+            re.M,
+        ),
+    )
+    assert flagged
+    assert not re.search(row + "ALERT", ok(node.admin("status")), re.M), "30 minutes by default"
+    listed = ok(node.admin("partner", "list"))
+    assert re.search(
+        rf"^{other.node_id} +gone +contractor +active +{re.escape(UNREACHABLE)} +1 +[1-9]\d* +"
+        r"\S+ \S+Z +UNAVAILABLE",
+        listed,
+        re.M,
+    )
+
+    assert (
+        ok(node.admin("partner", "suspend", other.node_id))
+        == f"partner {other.node_id} is suspended\n"
+    )
+    assert re.search(rf"^{other.node_id} .* suspended ", ok(node.admin("partner", "list")), re.M)
+    ok(node.admin("partner", "resume", other.node_id))
+    ok(node.admin("partner", "remove", other.node_id))
+    assert re.search(rf"^  {other.node_id} +contractor +removed ", ok(node.admin("status")), re.M)
+    line = one_error_line(node.admin("partner", "resume", "nobody"))
+    assert line == "hdx: error: partner 'nobody' not found"
+
+
+def test_serve_refuses_an_alert_store_missing_from_the_catalogue(node: Node) -> None:
+    env = {"HDX_EXCHANGE_ALERT_STORE": "nowhere"}
+
+    result = hdx(*SERVE_ANY_PORT, data_dir=node.data_dir, env=env)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last == "hdx: error: exchange.alert_store: no such store 'nowhere' in the catalogue"
+
+
+def test_serve_on_an_exchange_port_in_use_fails_with_a_clear_line(node: Node) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+
+        result = hdx(
+            "serve", "--listen", "127.0.0.1:0", "--exchange-listen", listen, data_dir=node.data_dir
+        )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        f"hdx: error: exchange.listen: cannot listen on {listen}"
+    )
+
+
+def test_migrate_gives_a_node_from_before_the_exchange_its_identity(tmp_path: Path) -> None:
+    data_dir = tmp_path / "older"
+    ok(run("--data-dir", str(data_dir), "init", "--name", "Older", "--prefix", "OLD"))
+    shutil.rmtree(data_dir / "keys")
+    shutil.rmtree(data_dir / "tls")
+    older = open_node(load(data_dir))
+    with older.db.write() as tx:
+        tx.conn.execute(text("DELETE FROM node_settings WHERE name = 'node_id'"))
+    older.db.dispose()
+
+    refused = one_error_line(hdx(*SERVE_ANY_PORT, data_dir=data_dir))
+    assert refused == (
+        f"hdx: error: the node has no exchange identity in {data_dir}: run `hdx migrate`"
+    )
+    migrated = ok(hdx("migrate", data_dir=data_dir)).splitlines()
+
+    assert re.fullmatch(r"schema (\S+) -> \1", migrated[0])
+    made = NODE_ID.fullmatch(migrated[1].removesuffix(" (new exchange identity)"))
+    assert made and made.group(1).startswith("older-")
+    assert f"node        {made.group(1)} (Older)" in ok(run("--data-dir", str(data_dir), "status"))
+    assert len(ok(hdx("migrate", data_dir=data_dir)).splitlines()) == 1
 
 
 def test_serve_stops_cleanly_on_sigterm(node: Node) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from cli import config as configuration
-from cli.config import Config
+from cli.config import Config, ExchangeSettings
 from node.domain.errors import InvalidArgument
 
 DATA = Path("/srv/hdx/node-a")
@@ -124,11 +124,56 @@ def test_a_whole_number_is_a_valid_float_setting() -> None:
         ("[api\n", configuration.CONFIG_FILE),
         ("name = \n", configuration.CONFIG_FILE),
         ("[api]\nworkers = 1\n[api]\nworkers = 2\n", configuration.CONFIG_FILE),
+        ("[exchange]\ntls = 'yes'\n", "exchange.tls"),
+        ("[exchange]\nlisten = 50061\n", "exchange.listen"),
+        ("[exchange]\nalert_after_minutes = 0\n", "exchange.alert_after_minutes"),
+        ("[exchange]\nalert_after_minutes = nan\n", "exchange.alert_after_minutes"),
+        ("[exchange]\nalert_after_minutes = 1e9\n", "exchange.alert_after_minutes"),
+        ("[exchange]\nalert_store = 'Main St'\n", "exchange.alert_store"),
+        ("[exchange]\nalert_category = ''\n", "exchange.alert_category"),
         ("a = " + "[" * 5000 + "]" * 5000 + "\n", configuration.CONFIG_FILE),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(text: str, field: str) -> None:
     refused(field, text)
+
+
+def test_the_exchange_table_is_read() -> None:
+    text = FILE + (
+        '[exchange]\nlisten = "0.0.0.0:50061"\nendpoint = "hdx.bakery.example:443"\n'
+        'tls = false\nalert_after_minutes = 15\nalert_store = "msk-001"\n'
+    )
+    assert parse(text).exchange == ExchangeSettings(
+        listen="0.0.0.0:50061",
+        endpoint="hdx.bakery.example:443",
+        tls=False,
+        alert_after_minutes=15.0,
+        alert_category="monitoring",
+        alert_store="msk-001",
+    )
+
+
+def test_without_an_exchange_table_it_listens_on_loopback_over_tls_and_files_no_alerts() -> None:
+    exchange = parse().exchange
+    assert exchange.listen == exchange.endpoint == configuration.DEFAULT_EXCHANGE_LISTEN
+    assert exchange.tls
+    assert exchange.alert_after_minutes == 30
+    assert exchange.alert_store == ""
+
+
+@pytest.mark.parametrize(
+    ("environ", "tls"),
+    [({"HDX_EXCHANGE_TLS": "false"}, False), ({"HDX_EXCHANGE_TLS": "True"}, True), ({}, True)],
+)
+def test_the_invite_endpoint_follows_the_listen_address_unless_set(
+    environ: dict[str, str], tls: bool
+) -> None:
+    config = parse(FILE, {"HDX_EXCHANGE_LISTEN": "10.0.0.5:7000", **environ})
+    assert (config.exchange.endpoint, config.exchange.tls) == ("10.0.0.5:7000", tls)
+    given = parse(
+        FILE + '[exchange]\nendpoint = "hdx.example:443"\n', {"HDX_EXCHANGE_LISTEN": "x:1"}
+    )
+    assert given.exchange.endpoint == "hdx.example:443"
 
 
 def test_a_workflow_table_is_passed_on() -> None:
@@ -202,6 +247,11 @@ def test_variables_that_are_not_settings_are_ignored() -> None:
         ("HDX_TICKETS_CONFIRM_WINDOW_HOURS", "nan"),
         ("HDX_TICKETS_CONFIRM_WINDOW_HOURS", "inf"),
         ("HDX_TICKETS_CONFIRM_WINDOW_HOURS", "1e9"),
+        ("HDX_EXCHANGE_TLS", "maybe"),
+        ("HDX_EXCHANGE_TLS", ""),
+        ("HDX_EXCHANGE_ALERT_AFTER_MINUTES", "-5"),
+        ("HDX_EXCHANGE_ALERT_AFTER_MINUTES", "nan"),
+        ("HDX_EXCHANGE_ALERT_STORE", "Main St"),
     ],
 )
 def test_a_bad_override_is_refused_naming_the_variable(variable: str, value: str) -> None:
@@ -248,10 +298,32 @@ def test_load_reads_the_file_in_the_data_dir_and_the_process_environment(
 # --- arbitrary text ----------------------------------------------------------------------------
 
 sections = st.sampled_from(
-    ["[node]", "[database]", "[api]", "[tickets]", "[workflow]", "[other]", "[api.extra]", "[["]
+    [
+        "[node]",
+        "[database]",
+        "[api]",
+        "[tickets]",
+        "[exchange]",
+        "[workflow]",
+        "[other]",
+        "[api.extra]",
+        "[[",
+    ]
 )
 keys = st.sampled_from(
-    ["name", "key_prefix", "url", "listen", "workers", "confirm_window_hours", "initial", "x"]
+    [
+        "name",
+        "key_prefix",
+        "url",
+        "listen",
+        "workers",
+        "confirm_window_hours",
+        "tls",
+        "alert_after_minutes",
+        "alert_store",
+        "initial",
+        "x",
+    ]
 )
 literals = st.one_of(
     st.sampled_from(
@@ -299,6 +371,8 @@ def test_arbitrary_text_gives_a_config_or_an_invalid_argument(
     assert type(config.confirm_window_hours) is float
     assert 0 <= config.confirm_window_hours <= 24 * 365
     assert config.workflow is None or isinstance(config.workflow, dict)
+    assert type(config.exchange.tls) is bool
+    assert 0 < config.exchange.alert_after_minutes <= configuration.ALERT_AFTER_MAX_MINUTES
 
 
 # --- render ------------------------------------------------------------------------------------
@@ -329,6 +403,7 @@ def test_a_rendered_file_parses_back_to_the_same_settings(
     assert config.workers >= 1
     assert 0 <= config.confirm_window_hours <= 24 * 365
     assert config.workflow is None
+    assert config.exchange == ExchangeSettings()
 
 
 def test_a_rendered_file_can_be_overridden_by_the_environment() -> None:

@@ -10,7 +10,14 @@ import pytest
 from node.domain.partner import LinkState
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
-from tests.exchange_nodes import ChainNode, pair, start_on_backend, wait_for
+from tests.exchange_nodes import (
+    ChainNode,
+    delivered,
+    link_state,
+    remote_key,
+    retail_and_contractor,
+    wait_for,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -19,31 +26,8 @@ def nodes(
 ) -> Iterator[tuple[ChainNode, ChainNode, FakeClock]]:
     """A retail node (RET) and its contractor (CON), paired, serving."""
     clock = FakeClock()
-    retail = start_on_backend(request, tmp_path, "retail", "RET", clock)
-    contractor = start_on_backend(request, tmp_path, "contractor", "CON", clock)
-    pair(retail, contractor)
-    yield retail, contractor, clock
-    retail.stop()
-    contractor.stop()
-
-
-def link_state(node: ChainNode, key: str) -> LinkState | None:
-    with node.desk.db.read() as tx:
-        ticket = tx.ticket(int(key.split("-")[1]))
-        assert ticket is not None
-        links = tx.links.links_of(ticket.id)
-        return links[-1].state if links else None
-
-
-def remote_key(node: ChainNode, key: str) -> str:
-    with node.desk.db.read() as tx:
-        links = tx.links.links_of(int(key.split("-")[1]))
-        return links[-1].remote_ticket if links else ""
-
-
-def delivered(node: ChainNode) -> bool:
-    """Nothing of node's waits for a receipt."""
-    return all(waiting == 0 for _, _, waiting in node.exchange.partners())
+    with retail_and_contractor(request, tmp_path, clock) as (retail, contractor):
+        yield retail, contractor, clock
 
 
 def test_a_hand_off_is_accepted_worked_resolved_and_confirmed_end_to_end(

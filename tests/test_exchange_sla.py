@@ -15,9 +15,17 @@ from node.domain.sla import ClockState, Timer
 from node.domain.ticket import Priority, TicketDraft, TicketPatch, TicketQuery
 from node.store import schema
 from tests.conftest import BACKENDS, START, FakeClock
-from tests.exchange_nodes import ChainNode, pair, serving, start_on_backend, wait_for
+from tests.exchange_nodes import (
+    ChainNode,
+    delivered,
+    link_state,
+    pair,
+    remote_key,
+    serving,
+    start_on_backend,
+    wait_for,
+)
 from tests.test_cli import run
-from tests.test_exchange import delivered, link_state, remote_key
 
 
 @dataclass

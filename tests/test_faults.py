@@ -31,6 +31,7 @@ from node.store.database import Database
 from tests.conftest import (
     BACKENDS,
     PREFIX,
+    SERVE_ANY_PORT,
     STORES,
     FakeClock,
     ServerThread,
@@ -51,7 +52,7 @@ class Served:
     def __init__(self, data_dir: Path) -> None:
         self.log = (data_dir / "serve.log").open("a")
         self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0"],
+            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,

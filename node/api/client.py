@@ -130,6 +130,10 @@ class HelpDeskClient:
         request = codec.assign_request(key, assignee, group, co_assignees)
         return self._ticket(self.stub.AssignTicket, request)
 
+    def hand_off(self, key: str, partner: str, note: str = "") -> TicketView:
+        """Hands a ticket to a contractor node; the ticket comes back with its links."""
+        return self._ticket(self.stub.HandOffTicket, codec.handoff_request(key, partner, note))
+
     def comment(self, key: str, body: str, visibility: Visibility = Visibility.PUBLIC) -> Comment:
         request = codec.comment_request(key, body, visibility)
         return codec.comment_from_pb(self._call(self.stub.AddComment, request))

@@ -10,6 +10,7 @@ from hdx.helpdesk.v1 import helpdesk_pb2 as pb
 
 from node.domain import paging, validation
 from node.domain.errors import InvalidArgument
+from node.domain.partner import LinkState, Side, TicketLink
 from node.domain.roles import Role
 from node.domain.sla import ClockState, ClockView, TicketSla, Timer
 from node.domain.ticket import (
@@ -153,6 +154,14 @@ def query_from_pb(request: pb.ListTicketsRequest) -> TicketQuery:
     )
 
 
+def handoff_from_pb(request: pb.HandOffTicketRequest) -> tuple[str, str, str]:
+    """The key, the partner's node id and the note of a hand-off, checked."""
+    note = validation.text(
+        "note", request.note, max_len=validation.REASON_MAX, required=False, multiline=True
+    )
+    return request.key, validation.code("partner", request.partner), note
+
+
 def visibility_from_pb(value: int) -> Visibility:
     return _decode("visibility", value, _VISIBILITIES) or Visibility.PUBLIC
 
@@ -183,6 +192,18 @@ def ticket_to_pb(ticket: Ticket, transitions: Iterable[str]) -> pb.Ticket:
         sla_policy=ticket.sla.policy,
         due_at=_timestamp(ticket.due_at),
         clocks=[_clock_to_pb(clock) for clock in ticket.clocks],
+        links=[_link_to_pb(link) for link in ticket.links],
+    )
+
+
+def _link_to_pb(link: TicketLink) -> pb.Link:
+    return pb.Link(
+        partner=link.partner,
+        partner_name=link.partner_name,
+        side=link.side.value,
+        state=link.state.value,
+        remote_ticket=link.remote_ticket,
+        created_at=_timestamp(link.created_at),
     )
 
 
@@ -315,6 +336,10 @@ def assign_request(
     )
 
 
+def handoff_request(key: str, partner: str, note: str) -> pb.HandOffTicketRequest:
+    return pb.HandOffTicketRequest(key=key, partner=partner, note=note)
+
+
 def comment_request(key: str, body: str, visibility: Visibility) -> pb.AddCommentRequest:
     return pb.AddCommentRequest(key=key, body=body, visibility=_VISIBILITIES[visibility])
 
@@ -386,8 +411,20 @@ def ticket_from_pb(message: pb.Ticket) -> tuple[Ticket, list[str]]:
         sla=TicketSla(status=message.status, policy=message.sla_policy),
         due_at=_instant(message.due_at, message.HasField("due_at")),
         clocks=tuple(_clock_from_pb(clock) for clock in message.clocks),
+        links=tuple(_link_from_pb(link) for link in message.links),
     )
     return ticket, list(message.transitions)
+
+
+def _link_from_pb(message: pb.Link) -> TicketLink:
+    return TicketLink(
+        partner=message.partner,
+        partner_name=message.partner_name,
+        side=Side(message.side),
+        state=LinkState(message.state),
+        remote_ticket=message.remote_ticket,
+        created_at=message.created_at.ToDatetime(tzinfo=UTC),
+    )
 
 
 def _clock_from_pb(message: pb.Clock) -> ClockView:

@@ -7,7 +7,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from hdx.helpdesk.v1 import helpdesk_pb2, helpdesk_pb2_grpc
 
-from node.api.servicer import HelpDeskServicer
+from node.api.servicer import HandOff, HelpDeskServicer
 from node.domain.errors import InvalidArgument
 from node.services.admin import AdminService
 from node.services.tickets import TicketService
@@ -17,9 +17,17 @@ SERVICE_NAME = helpdesk_pb2.DESCRIPTOR.services_by_name["HelpDesk"].full_name
 
 
 async def start_server(
-    tickets: TicketService, admin: AdminService, listen: str, *, workers: int = 16
+    tickets: TicketService,
+    admin: AdminService,
+    listen: str,
+    *,
+    workers: int = 16,
+    hand_off: HandOff | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts serving on listen (host:port; port 0 picks a free one).
+
+    Args:
+        hand_off: hands tickets to partner nodes, when the node serves the exchange.
 
     Returns:
         The running server and the port it listens on.
@@ -35,7 +43,7 @@ async def start_server(
         ]
     )
     helpdesk_pb2_grpc.add_HelpDeskServicer_to_server(
-        HelpDeskServicer(tickets, admin, executor), server
+        HelpDeskServicer(tickets, admin, executor, hand_off), server
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

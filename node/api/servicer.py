@@ -46,6 +46,9 @@ STATUS = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
+HandOff = Callable[[Actor, str, str, str], object]
+"""Hands a ticket to a partner node: (actor, ticket key, partner node id, note). The
+exchange provides it; the node's API knows it only as this callable."""
 WATCH_POLL_S = 1.0
 """How often a watcher looks for changes committed by other processes of the node."""
 
@@ -58,10 +61,24 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
 
 
 class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
-    def __init__(self, tickets: TicketService, admin: AdminService, executor: Executor) -> None:
+    """The HelpDesk service of one node.
+
+    Args:
+        hand_off: hands tickets to partner nodes; None on a node that serves no exchange
+            (HandOffTicket is then UNIMPLEMENTED).
+    """
+
+    def __init__(
+        self,
+        tickets: TicketService,
+        admin: AdminService,
+        executor: Executor,
+        hand_off: HandOff | None = None,
+    ) -> None:
         self.tickets = tickets
         self.admin = admin
         self.executor = executor
+        self.hand_off = hand_off
 
     async def _run(
         self, context: Context, use_case: Callable[[Actor], T], *, write: bool = False
@@ -155,6 +172,22 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
                 request.group or None,
                 frozenset(request.co_assignees),
             )
+
+        return await self._run_then(context, use_case, self._ticket, write=True)
+
+    async def HandOffTicket(self, request: pb.HandOffTicketRequest, context: Context) -> pb.Ticket:
+        hand_off = self.hand_off
+        if hand_off is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "HandOffTicket: this node serves no exchange, so it has no partners",
+            )
+            raise AssertionError("abort returns only by raising")
+
+        def use_case(actor: Actor) -> Ticket:
+            key, partner, note = codec.handoff_from_pb(request)
+            hand_off(actor, key, partner, note)
+            return self.tickets.get(actor, key)
 
         return await self._run_then(context, use_case, self._ticket, write=True)
 

@@ -206,6 +206,18 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketLink:
+    """A link of a ticket as engineers see it: with whom, which way, how it stands."""
+
+    partner: str
+    partner_name: str
+    side: Side
+    state: LinkState
+    remote_ticket: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LoggedEvent:
     """An event of a link's signed log, as sent, with its signed receipt once back."""
 

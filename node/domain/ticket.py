@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
+from node.domain.partner import TicketLink
 from node.domain.roles import Role
 from node.domain.sla import ClockView, TicketSla
 
@@ -169,6 +170,7 @@ class Ticket:
         promised_respond_by, promised_resolve_by: the deadlines agreed with the client
             node that handed the ticket to this one (None: no promise); the ticket is due
             no later, whatever its own clocks say.
+        links: its hand-offs to and from partner nodes, when read on its own.
     """
 
     id: int
@@ -198,6 +200,7 @@ class Ticket:
     clocks: tuple[ClockView, ...] = ()
     promised_respond_by: datetime | None = None
     promised_resolve_by: datetime | None = None
+    links: tuple[TicketLink, ...] = ()
 
     def set(self, action: str, name: str, value: object) -> list[Change]:
         """Sets one field, returning the change made (none if the value is the same)."""

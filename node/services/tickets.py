@@ -156,10 +156,12 @@ class TicketService:
         return ticket
 
     def get(self, actor: Actor, key: str) -> Ticket:
-        """The ticket with its clocks, finished ones included."""
+        """The ticket with its clocks, finished ones included, and its links to partner nodes
+        (who holds it there: the history says so already)."""
         with self.db.read() as tx:
             ticket = self._visible(tx, actor, key)
             self.sla.show(tx, [ticket], self.clock.now(), finished=True)
+            ticket.links = tuple(tx.links.ticket_links(ticket.id))
             return ticket
 
     def list_tickets(

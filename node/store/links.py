@@ -21,6 +21,7 @@ from node.domain.partner import (
     PartnerState,
     Side,
     Terms,
+    TicketLink,
 )
 from node.store import schema as s
 
@@ -168,6 +169,20 @@ class Links:
             select(s.links).where(s.links.c.ticket_id == ticket_id).order_by(s.links.c.created_at)
         )
         return [_link(r) for r in self.conn.execute(query)]
+
+    def ticket_links(self, ticket_id: int) -> list[TicketLink]:
+        """The links of a ticket with their partners' names, oldest first."""
+        k, p = s.links.c, s.partners.c
+        query = (
+            select(k.partner, p.name, k.side, k.state, k.remote_ticket, k.created_at)
+            .join(s.partners, p.node_id == k.partner)
+            .where(k.ticket_id == ticket_id)
+            .order_by(k.created_at, k.id)
+        )
+        return [
+            TicketLink(row[0], row[1], Side(row[2]), LinkState(row[3]), row[4], row[5])
+            for row in self.conn.execute(query)
+        ]
 
     def save_link(self, link: Link) -> None:
         self.conn.execute(

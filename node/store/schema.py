@@ -254,7 +254,7 @@ node_keys = Table(
 links = Table(
     "links",
     metadata,
-    Column("id", String(40), primary_key=True),
+    Column("id", String(80), primary_key=True),
     Column("partner", String(64), ForeignKey("partners.node_id"), nullable=False),
     Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=True, index=True),
     Column("side", String(8), nullable=False),
@@ -277,7 +277,7 @@ link_events = Table(
     "link_events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("link", String(40), ForeignKey("links.id"), nullable=False),
+    Column("link", String(80), ForeignKey("links.id"), nullable=False),
     Column("partner", String(64), nullable=False),
     Column("outbound", Boolean, nullable=False),
     Column("seq", Integer, nullable=False),

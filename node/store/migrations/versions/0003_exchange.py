@@ -56,7 +56,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_node_keys_node_id"), "node_keys", ["node_id"])
     op.create_table(
         "links",
-        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("id", sa.String(80), nullable=False),
         sa.Column("partner", sa.String(64), nullable=False),
         sa.Column("ticket_id", ID, nullable=True),
         sa.Column("side", sa.String(8), nullable=False),
@@ -81,7 +81,7 @@ def upgrade() -> None:
     op.create_table(
         "link_events",
         sa.Column("id", ID, nullable=False),
-        sa.Column("link", sa.String(40), nullable=False),
+        sa.Column("link", sa.String(80), nullable=False),
         sa.Column("partner", sa.String(64), nullable=False),
         sa.Column("outbound", sa.Boolean(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),

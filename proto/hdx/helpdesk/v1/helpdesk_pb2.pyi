@@ -157,6 +157,7 @@ class Ticket(_message.Message):
     SLA_POLICY_FIELD_NUMBER: _builtins.int
     DUE_AT_FIELD_NUMBER: _builtins.int
     CLOCKS_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     title: _builtins.str
     description: _builtins.str
@@ -199,6 +200,12 @@ class Ticket(_message.Message):
         the finished ones of every cycle too.
         """
 
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___Link]:
+        """Its hand-offs to and from partner nodes, oldest first: on GetTicket and
+        HandOffTicket.
+        """
+
     def __init__(
         self,
         *,
@@ -226,14 +233,58 @@ class Ticket(_message.Message):
         sla_policy: _builtins.str = ...,
         due_at: _timestamp_pb2.Timestamp | None = ...,
         clocks: _abc.Iterable[Global___Clock] | None = ...,
+        links: _abc.Iterable[Global___Link] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "due_at", b"due_at", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "category", b"category", "clocks", b"clocks", "closed_at", b"closed_at", "co_assignees", b"co_assignees", "created_at", b"created_at", "description", b"description", "due_at", b"due_at", "group", b"group", "impact", b"impact", "key", b"key", "line", b"line", "priority", b"priority", "requester", b"requester", "resolved_at", b"resolved_at", "sla_policy", b"sla_policy", "status", b"status", "stop_trade", b"stop_trade", "store", b"store", "title", b"title", "transitions", b"transitions", "type", b"type", "updated_at", b"updated_at", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "category", b"category", "clocks", b"clocks", "closed_at", b"closed_at", "co_assignees", b"co_assignees", "created_at", b"created_at", "description", b"description", "due_at", b"due_at", "group", b"group", "impact", b"impact", "key", b"key", "line", b"line", "links", b"links", "priority", b"priority", "requester", b"requester", "resolved_at", b"resolved_at", "sla_policy", b"sla_policy", "status", b"status", "stop_trade", b"stop_trade", "store", b"store", "title", b"title", "transitions", b"transitions", "type", b"type", "updated_at", b"updated_at", "urgency", b"urgency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class Link(_message.Message):
+    """A ticket linked to one on a partner node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REMOTE_TICKET_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    partner: _builtins.str
+    """The partner's node id."""
+    partner_name: _builtins.str
+    side: _builtins.str
+    """origin: this node handed its ticket to the partner; partner: the partner handed
+    its ticket to this node.
+    """
+    state: _builtins.str
+    """offered, accepted, rejected, resolved, closed or recalled."""
+    remote_ticket: _builtins.str
+    """The partner's key of its ticket, once known."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        partner: _builtins.str = ...,
+        partner_name: _builtins.str = ...,
+        side: _builtins.str = ...,
+        state: _builtins.str = ...,
+        remote_ticket: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "partner", b"partner", "partner_name", b"partner_name", "remote_ticket", b"remote_ticket", "side", b"side", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Link: _TypeAlias = Link  # noqa: Y015
 
 @_typing.final
 class Clock(_message.Message):
@@ -561,6 +612,33 @@ class AssignTicketRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssignTicketRequest: _TypeAlias = AssignTicketRequest  # noqa: Y015
+
+@_typing.final
+class HandOffTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    PARTNER_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    partner: _builtins.str
+    """The contractor's node id."""
+    note: _builtins.str
+    """For the partner's engineers; travels with the offer."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        partner: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "note", b"note", "partner", b"partner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandOffTicketRequest: _TypeAlias = HandOffTicketRequest  # noqa: Y015
 
 @_typing.final
 class Comment(_message.Message):

@@ -64,6 +64,11 @@ class HelpDeskStub:
                 request_serializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.AssignTicketRequest.SerializeToString,
                 response_deserializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.FromString,
                 _registered_method=True)
+        self.HandOffTicket = channel.unary_unary(
+                '/hdx.helpdesk.v1.HelpDesk/HandOffTicket',
+                request_serializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.HandOffTicketRequest.SerializeToString,
+                response_deserializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.FromString,
+                _registered_method=True)
         self.AddComment = channel.unary_unary(
                 '/hdx.helpdesk.v1.HelpDesk/AddComment',
                 request_serializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.AddCommentRequest.SerializeToString,
@@ -139,6 +144,15 @@ class HelpDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandOffTicket(self, request, context):
+        """Hands a ticket to a contractor node, a partner of this node (engineers): links it,
+        sends the partner the signed offer with the deadlines that remain, and moves it to
+        waiting on the partner. UNIMPLEMENTED on a node that serves no exchange.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddComment(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -208,6 +222,11 @@ def add_HelpDeskServicer_to_server(servicer, server):
             'AssignTicket': grpc.unary_unary_rpc_method_handler(
                     servicer.AssignTicket,
                     request_deserializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.AssignTicketRequest.FromString,
+                    response_serializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.SerializeToString,
+            ),
+            'HandOffTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandOffTicket,
+                    request_deserializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.HandOffTicketRequest.FromString,
                     response_serializer=hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.SerializeToString,
             ),
             'AddComment': grpc.unary_unary_rpc_method_handler(
@@ -402,6 +421,33 @@ class HelpDesk:
             target,
             '/hdx.helpdesk.v1.HelpDesk/AssignTicket',
             hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.AssignTicketRequest.SerializeToString,
+            hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandOffTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hdx.helpdesk.v1.HelpDesk/HandOffTicket',
+            hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.HandOffTicketRequest.SerializeToString,
             hdx_dot_helpdesk_dot_v1_dot_helpdesk__pb2.Ticket.FromString,
             options,
             channel_credentials,

@@ -46,6 +46,11 @@ class HelpDeskStub:
     TransitionTicket: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.TransitionTicketRequest, _helpdesk_pb2.Ticket]
     """Moves a ticket along the workflow by a named transition (start, resolve, confirm, ...)."""
     AssignTicket: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.AssignTicketRequest, _helpdesk_pb2.Ticket]
+    HandOffTicket: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.HandOffTicketRequest, _helpdesk_pb2.Ticket]
+    """Hands a ticket to a contractor node, a partner of this node (engineers): links it,
+    sends the partner the signed offer with the deadlines that remain, and moves it to
+    waiting on the partner. UNIMPLEMENTED on a node that serves no exchange.
+    """
     AddComment: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.AddCommentRequest, _helpdesk_pb2.Comment]
     ListComments: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.ListCommentsRequest, _helpdesk_pb2.ListCommentsResponse]
     GetHistory: _grpc.UnaryUnaryMultiCallable[_helpdesk_pb2.GetHistoryRequest, _helpdesk_pb2.GetHistoryResponse]
@@ -68,6 +73,11 @@ class HelpDeskAsyncStub(HelpDeskStub):
     TransitionTicket: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.TransitionTicketRequest, _helpdesk_pb2.Ticket]  # type: ignore[assignment]
     """Moves a ticket along the workflow by a named transition (start, resolve, confirm, ...)."""
     AssignTicket: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.AssignTicketRequest, _helpdesk_pb2.Ticket]  # type: ignore[assignment]
+    HandOffTicket: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.HandOffTicketRequest, _helpdesk_pb2.Ticket]  # type: ignore[assignment]
+    """Hands a ticket to a contractor node, a partner of this node (engineers): links it,
+    sends the partner the signed offer with the deadlines that remain, and moves it to
+    waiting on the partner. UNIMPLEMENTED on a node that serves no exchange.
+    """
     AddComment: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.AddCommentRequest, _helpdesk_pb2.Comment]  # type: ignore[assignment]
     ListComments: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.ListCommentsRequest, _helpdesk_pb2.ListCommentsResponse]  # type: ignore[assignment]
     GetHistory: _aio.UnaryUnaryMultiCallable[_helpdesk_pb2.GetHistoryRequest, _helpdesk_pb2.GetHistoryResponse]  # type: ignore[assignment]
@@ -123,6 +133,17 @@ class HelpDeskServicer(metaclass=_abc_1.ABCMeta):
         request: _helpdesk_pb2.AssignTicketRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_helpdesk_pb2.Ticket, _abc.Awaitable[_helpdesk_pb2.Ticket]]: ...
+
+    @_abc_1.abstractmethod
+    def HandOffTicket(
+        self,
+        request: _helpdesk_pb2.HandOffTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_helpdesk_pb2.Ticket, _abc.Awaitable[_helpdesk_pb2.Ticket]]:
+        """Hands a ticket to a contractor node, a partner of this node (engineers): links it,
+        sends the partner the signed offer with the deadlines that remain, and moves it to
+        waiting on the partner. UNIMPLEMENTED on a node that serves no exchange.
+        """
 
     @_abc_1.abstractmethod
     def AddComment(
