@@ -33,7 +33,7 @@ log = logging.getLogger("hdx.exchange")
 
 BATCH = 500
 """Events per call."""
-CALL_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 60.0
 QUICK_RETRIES = 3
 BACKOFF_FIRST = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(minutes=5)

@@ -43,6 +43,7 @@ from node.domain.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from node.domain.partner import (
     Delivery,
@@ -115,6 +116,9 @@ SENT_BY = {
 }
 """What each side of a link may send."""
 CLOSED_LINKS = frozenset({LinkState.REJECTED, LinkState.RECALLED, LinkState.CLOSED})
+RECEIVE_CHUNK = 100
+"""Events applied per transaction: fewer commits, and the writers of the API wait at most
+for this many."""
 CONTROL_PREFIX = "~"
 
 
@@ -293,7 +297,7 @@ class ExchangeService:
             )
             link.respond_by, link.resolve_by = respond_by, resolve_by
             tx.links.add_link(link)
-            self._emit(
+            self.emit(
                 tx,
                 link,
                 "offer",
@@ -375,7 +379,7 @@ class ExchangeService:
             if downstream.side is Side.ORIGIN and downstream.state not in CLOSED_LINKS:
                 note = f"deadlines agreed with {link.partner} changed"
                 for kind, message in self._deadline_change(tx, downstream, ticket, note):
-                    self._emit(tx, downstream, kind, message)
+                    self.emit(tx, downstream, kind, message)
         return changes
 
     # -- reporting our changes -----------------------------------------------------
@@ -393,7 +397,7 @@ class ExchangeService:
                 for field, message in self._events_of(
                     tx, link, partner, ticket, actor=actor, change=change
                 ):
-                    self._emit(tx, link, field, message)
+                    self.emit(tx, link, field, message)
 
     def _events_of(
         self, tx: Tx, link: Link, partner: Partner, ticket: Ticket, *, actor: Actor, change: Change
@@ -446,8 +450,9 @@ class ExchangeService:
     def _status_in(self, partner: Partner, wire: str) -> str:
         return partner.terms.status_in.get(wire) or STATUS_IN[partner.role].get(wire, "")
 
-    def _emit(self, tx: Tx, link: Link, kind: str, event: Message) -> None:
-        """Signs the next event of ours on link and writes it to the outbox."""
+    def emit(self, tx: Tx, link: Link, kind: str, event: Message) -> None:
+        """Signs the next event of ours on link and writes it to the outbox, in tx: for
+        what our tickets' changes report, and for events of the partners' own (keys)."""
         link.out_seq += 1
         body = pb.Body(
             link="" if link.ticket_id is None else link.id,
@@ -468,34 +473,44 @@ class ExchangeService:
     # -- receiving ---------------------------------------------------------------
 
     def receive(self, envelopes: Sequence[pb.Envelope]) -> list[pb.Result]:
-        """Verifies and applies events in order, each in its own transaction with its receipt.
+        """Verifies and applies events in order, with their receipts: RECEIVE_CHUNK events per
+        transaction, each event within a savepoint of its own, so a refused one leaves
+        nothing behind and the others stand.
 
         Returns:
             One result per event: its receipt, or the refusal (code, message, and on a gap
             the sequence number expected). After a refusal on a link, the later events of
             that link are refused as gaps; other links go on.
+
+        Raises:
+            Unavailable: the database failed; no result stands (the sender sends again).
         """
-        results = []
+        results: list[pb.Result] = []
         stalled: dict[str, int] = {}
-        for envelope in envelopes:
-            try:
-                results.append(pb.Result(receipt=self._receive(envelope, stalled)))
-            except Refused as refusal:
-                results.append(
-                    pb.Result(
-                        code=_code(refusal.code),
-                        message=str(refusal),
-                        expected_seq=refusal.expected_seq,
-                    )
-                )
-            except DomainError as error:
-                status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
-                results.append(pb.Result(code=status.value[0], message=str(error)))
-            except Exception:
-                log.exception("applying an event failed")
-                internal = grpc.StatusCode.INTERNAL.value[0]
-                results.append(pb.Result(code=internal, message="internal error; see the log"))
+        for start in range(0, len(envelopes), RECEIVE_CHUNK):
+            with self.db.write() as tx:
+                for envelope in envelopes[start : start + RECEIVE_CHUNK]:
+                    results.append(self._result(tx, envelope, stalled))
         return results
+
+    def _result(self, tx: Tx, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Result:
+        """The receipt of one event applied in a savepoint of tx, or why it is refused."""
+        try:
+            with tx.savepoint():
+                return pb.Result(receipt=self._receive(envelope, stalled))
+        except Refused as refusal:
+            return pb.Result(
+                code=_code(refusal.code), message=str(refusal), expected_seq=refusal.expected_seq
+            )
+        except Unavailable:
+            raise
+        except DomainError as error:
+            status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
+            return pb.Result(code=status.value[0], message=str(error))
+        except Exception:
+            log.exception("applying an event failed")
+            internal = grpc.StatusCode.INTERNAL.value[0]
+            return pb.Result(code=internal, message="internal error; see the log")
 
     def _receive(self, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Envelope:
         with self.db.read() as tx:
@@ -692,11 +707,11 @@ class ExchangeService:
             history += self.workflow.move(ticket, actor, self._status_in(partner, "REJECTED"), now)
             history.append(Change("partner", "reason", "", reason))
             link.state = LinkState.REJECTED
-            self._emit(tx, link, "reject", pb.Reject(reason=reason))
+            self.emit(tx, link, "reject", pb.Reject(reason=reason))
         else:
             link.state = LinkState.ACCEPTED
             history += self._promise(tx, link, ticket, (respond_by, resolve_by), now)
-            self._emit(
+            self.emit(
                 tx,
                 link,
                 "accept",
@@ -774,7 +789,7 @@ class ExchangeService:
                         now=now,
                     )
                     tx.links.add_link(link)
-                self._emit(tx, link, "key", announcement)
+                self.emit(tx, link, "key", announcement)
         return len(told)
 
     def _check_terms(self, tx: Tx, role: PartnerRole, terms: Terms) -> None:

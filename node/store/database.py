@@ -28,9 +28,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from node.domain.errors import InvalidArgument, Unavailable
+from node.domain.errors import InvalidArgument
 from node.store import schema
-from node.store.tx import Tx
+from node.store.tx import Tx, unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -166,11 +166,6 @@ class Database:
         while self._idle:
             self._idle.pop()[0].close()
         self.engine.dispose()
-
-
-def unavailable(error: OperationalError) -> Unavailable:
-    """The error a call gets while the database cannot be reached: its reason, on one line."""
-    return Unavailable("database: " + " ".join(str(error.orig or error).split()))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from node.store.database import unavailable
+from node.store.tx import unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

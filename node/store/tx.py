@@ -2,7 +2,8 @@
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, NamedTuple
@@ -23,8 +24,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from node.domain.calendar import epoch_us, instant
+from node.domain.errors import Unavailable
 from node.domain.roles import Actor, Role
 from node.domain.sla import POLICY_FIELD, REPLIED, ClockState, ClockView, Timer
 from node.domain.ticket import (
@@ -206,6 +209,20 @@ class Tx:
     def links(self) -> Links:
         """The exchange's partners, links and signed log, in this transaction."""
         return Links(self)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A transaction within this one: what the block wrote is undone if it raises, and
+        what the transaction wrote before it stays.
+
+        Raises:
+            Unavailable: the database failed (the whole transaction is lost).
+        """
+        try:
+            with self.conn.begin_nested():
+                yield
+        except OperationalError as error:
+            raise unavailable(error) from error
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Calls callback once the transaction has committed (never if it rolls back)."""
@@ -794,6 +811,11 @@ class Tx:
     def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
         stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+
+
+def unavailable(error: OperationalError) -> Unavailable:
+    """The error a call gets while the database cannot be reached: its reason, on one line."""
+    return Unavailable("database: " + " ".join(str(error.orig or error).split()))
 
 
 @functools.cache
