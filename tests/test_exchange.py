@@ -11,7 +11,7 @@ import pytest
 from node.domain.partner import LinkState
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
-from tests.exchange_nodes import ChainNode, pair, start_node, wait_for
+from tests.exchange_nodes import ChainNode, delivered, pair, start_node, wait_for
 from tests.postgres import PostgresServer
 
 _names = itertools.count()
@@ -50,11 +50,6 @@ def remote_key(node: ChainNode, key: str) -> str:
     with node.desk.db.read() as tx:
         links = tx.links.links_of(int(key.split("-")[1]))
         return links[-1].remote_ticket if links else ""
-
-
-def delivered(node: ChainNode) -> bool:
-    """Nothing of node's waits for a receipt."""
-    return all(waiting == 0 for _, _, waiting in node.exchange.partners())
 
 
 def test_a_hand_off_is_accepted_worked_resolved_and_confirmed_end_to_end(
