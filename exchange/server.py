@@ -49,11 +49,19 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
         exchange = self.exchange
         with exchange.db.read() as tx:
             signer, body = opened(request, tx.links.key, pb.PullBody)
+            if body.sender != signer:
+                raise Refused(
+                    "UNAUTHENTICATED", f"sender: {body.sender!r} did not sign this request"
+                )
             partner = tx.links.partner(signer)
             if partner is None or partner.state is not PartnerState.ACTIVE:
                 raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")
-            if body.destination != exchange.identity.node_id:
-                raise Refused("PERMISSION_DENIED", f"destination: {body.destination!r}")
+            me = exchange.identity.node_id
+            if body.destination != me:
+                raise Refused(
+                    "PERMISSION_DENIED",
+                    f"destination: addressed to {body.destination!r}, not {me!r}",
+                )
             after = {cursor.link or f"~{signer}": cursor.seq for cursor in body.after}
             sent = tx.links.sent_after(signer, after, PULL_LIMIT)
         return [pb.Envelope.FromString(event.envelope) for event in sent]

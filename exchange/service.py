@@ -97,7 +97,6 @@ our engineer (in progress), who resolves for the store."""
 SENT_BY = {
     Side.ORIGIN: frozenset(
         {
-            "offer",
             "comment",
             "attachment",
             "pause",
@@ -112,9 +111,13 @@ SENT_BY = {
         {"accept", "reject", "status", "comment", "attachment", "pause", "resume", "resolved"}
     ),
 }
-"""What each side of a link may send."""
+"""What each side of a link may send on it. An offer is not among them: it only opens a link
+(seq 1 of a new link, from a client)."""
 CLOSED_LINKS = frozenset({LinkState.REJECTED, LinkState.RECALLED, LinkState.CLOSED})
 CONTROL_PREFIX = "~"
+"""Starts the id of a partner's control link (ours, never one sent on the wire)."""
+LINK_ID_MAX = 40
+"""The longest link id (the links table's column)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +463,10 @@ class ExchangeService:
             raise Refused("INVALID_ARGUMENT", "event: none set")
         if not body.link and kind != "key":
             raise Refused("INVALID_ARGUMENT", "link: empty only for key announcements")
+        if body.link.startswith(CONTROL_PREFIX):
+            raise Refused("INVALID_ARGUMENT", f"link: may not start with {CONTROL_PREFIX!r}")
+        if len(body.link) > LINK_ID_MAX:
+            raise Refused("INVALID_ARGUMENT", f"link: at most {LINK_ID_MAX} characters")
         link_id = body.link or CONTROL_PREFIX + signer
         if link_id in stalled:
             raise Refused(
@@ -481,7 +488,7 @@ class ExchangeService:
             if partner is None or partner.state is not PartnerState.ACTIVE:
                 state = "unknown" if partner is None else partner.state.value
                 raise Refused("PERMISSION_DENIED", f"sender: partner {body.sender} is {state}")
-            link = self._link_for(tx, partner, link_id, body, now=now)
+            link, opened_now = self._link_for(tx, partner, link_id, body, now=now)
             body_digest = digest(envelope.body)
             if body.seq <= link.in_seq:
                 return _duplicate(tx, link, body.seq, body_digest)
@@ -497,9 +504,10 @@ class ExchangeService:
                     f"prev: does not chain to event {link.in_seq} on link {body.link}",
                 )
             sender_side = Side.ORIGIN if link.side is Side.PARTNER else Side.PARTNER
-            if body.link and kind not in SENT_BY[sender_side]:
+            if body.link and not opened_now and kind not in SENT_BY[sender_side]:
                 raise Refused(
-                    "PERMISSION_DENIED", f"event: a {sender_side.value} does not send {kind}"
+                    "PERMISSION_DENIED",
+                    f"event: the {sender_side} side of link {body.link} may not send {kind}",
                 )
             actor = Actor(partner.login, Role.SYSTEM)
             self._apply(tx, _Inbound(partner, link, body, kind, actor, now))
@@ -532,28 +540,32 @@ class ExchangeService:
 
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
-    ) -> Link:
+    ) -> tuple[Link, bool]:
+        """The link an event of partner's is on, and whether this event opens it."""
         link = tx.links.link(link_id, for_update=True)
         if link is not None:
             if link.partner != partner.node_id:
                 raise Refused(
                     "PERMISSION_DENIED", f"link: {partner.node_id} is not party to link {body.link}"
                 )
-            return link
+            return link, False
         if not body.link:
             link = Link.new(
                 link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.CONTROL, now=now
             )
         elif body.WhichOneof("event") == "offer" and body.seq == 1:
             if partner.role is not PartnerRole.CLIENT:
-                raise Refused("PERMISSION_DENIED", f"offer: {partner.node_id} is our contractor")
+                raise Refused(
+                    "PERMISSION_DENIED",
+                    f"offer: {partner.node_id} is our contractor, not our client",
+                )
             link = Link.new(
                 link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.OFFERED, now=now
             )
         else:
             raise Refused("NOT_FOUND", f"link: no link {body.link} with {partner.node_id}")
         tx.links.add_link(link)
-        return link
+        return link, True
 
     def _apply(self, tx: Tx, event: "_Inbound") -> None:
         body, kind, link = event.body, event.kind, event.link
