@@ -5,9 +5,15 @@ processes of one node over PostgreSQL send each event once): read the oldest
 events waiting, send them in one call, check each receipt (signed by the partner,
 naming our event's digest) and store it. A call that fails is retried a few times
 at once (tenacity); then the partner backs off, the delay doubling up to
-`BACKOFF_CAP`, kept in the database and reset by any message from that partner.
-A refused event stays in the outbox with the reason; a gap the partner reports
-puts our events from the sequence it expects back in the outbox.
+`BACKOFF_CAP`, kept in the database and reset by any message from that partner,
+and the failed channel is dropped so the next attempt connects afresh. A refused
+event stays in the outbox with the reason; a gap the partner reports puts our
+events from the sequence it expects back in the outbox.
+
+On start the worker pulls from each active partner what it sent while this node
+was away, and applies it. Being pulled is a message too: the partner stops
+backing off from us and delivers its backlog at once, with no need for new
+traffic (while it backs off it only looks again when the delay ends).
 """
 
 import asyncio
@@ -77,8 +83,9 @@ class Courier:
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
-        """Delivers until cancelled."""
+        """Catches up with every partner, then delivers until cancelled."""
         try:
+            await self.catch_up_all()
             while True:
                 self._wake.clear()
                 next_at = await self.round()
@@ -90,6 +97,12 @@ class Courier:
         finally:
             for _partner, channel in self._channels.values():
                 await channel.close(None)
+
+    async def catch_up_all(self) -> None:
+        """Catches up with every active partner at once (one slow to answer delays none)."""
+        with self.db.read() as tx:
+            partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
+        await asyncio.gather(*(self.catch_up(partner) for partner in partners))
 
     async def round(self) -> datetime | None:
         """Delivers to every partner due now; returns when the next backoff ends, if any."""
@@ -105,6 +118,26 @@ class Courier:
                     pass
         return min(later, default=None)
 
+    async def catch_up(self, partner: Partner) -> None:
+        """Pulls from partner what it sent us that we have not taken, and applies it, until
+        it has nothing more. An answer shows the partner is up: our backoff from it (kept
+        from before we stopped) ends. An unreachable partner is left to the delivery rounds."""
+        stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
+        more = True
+        try:
+            while more:
+                more = False
+                for request in self.exchange.pull_requests(partner.node_id):
+                    answer = await stub.Pull(request, timeout=CALL_TIMEOUT_S)
+                    self.exchange.reached(partner.node_id)
+                    if answer.events:
+                        events = list(answer.events)
+                        results = await asyncio.to_thread(self.exchange.receive, events)
+                        more = more or all(result.code == 0 for result in results)
+        except grpc.aio.AioRpcError as error:
+            log.info("could not pull from %s: %s", partner.node_id, error.code().name)
+            await self._drop_channel(partner)
+
     async def deliver(self, partner: Partner) -> int:
         """Sends one batch of partner's outbox; returns how many events it sent."""
         now = self.clock.now()
@@ -118,6 +151,7 @@ class Courier:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
             self._failed(partner, f"{error.code().name}: {error.details()}")
+            await self._drop_channel(partner)
             return 0
         self._settle(partner, events, response)
         return len(events)
@@ -142,6 +176,13 @@ class Courier:
         channel = self.channel_to(partner)
         self._channels[partner.node_id] = (partner, channel)
         return channel
+
+    async def _drop_channel(self, partner: Partner) -> None:
+        """Closes the channel to partner after a failed call: gRPC would make the next call
+        on it wait out its own reconnect backoff (up to minutes) after the partner is back."""
+        known = self._channels.pop(partner.node_id, None)
+        if known is not None:
+            await known[1].close(None)
 
     def _settle(
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse

@@ -31,7 +31,7 @@ import grpc
 from google.protobuf.message import Message
 from hdx.exchange.v1 import exchange_pb2 as pb
 
-from exchange.envelope import Refused, digest, opened, seal, timestamp
+from exchange.envelope import Refused, digest, fitting, opened, seal, timestamp
 from exchange.identity import Identity, fingerprint, key_id
 from node.api.servicer import STATUS
 from node.domain import validation
@@ -118,6 +118,10 @@ CONTROL_PREFIX = "~"
 """Starts the id of a partner's control link (ours, never one sent on the wire)."""
 LINK_ID_MAX = 40
 """The longest link id (the links table's column)."""
+PULL_CURSORS = 1000
+"""Links per pull request (a request's body stays well within MAX_BODY_BYTES)."""
+PULL_LIMIT = 1000
+"""Events per answer to a pull, at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,15 +453,9 @@ class ExchangeService:
     def _receive(self, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Envelope:
         with self.db.read() as tx:
             signer, body = opened(envelope, tx.links.key, pb.Body)
-        me = self.identity.node_id
-        if signer == me:
+        if signer == self.identity.node_id:
             raise Refused("PERMISSION_DENIED", "key_id: signed by this node itself")
-        if body.sender != signer:
-            raise Refused("UNAUTHENTICATED", f"sender: {body.sender!r} did not sign this event")
-        if body.destination != me:
-            raise Refused(
-                "PERMISSION_DENIED", f"destination: addressed to {body.destination!r}, not {me!r}"
-            )
+        self._check_parties(signer, body.sender, body.destination, "event")
         kind = body.WhichOneof("event")
         if kind is None:
             raise Refused("INVALID_ARGUMENT", "event: none set")
@@ -531,12 +529,32 @@ class ExchangeService:
                     )
                 ]
             )
-            tx.links.update_partner(
-                body.sender, last_heard_at=now, failures=0, retry_at=None, down_since=None
-            )
-            signer = body.sender
-            tx.after_commit(lambda: self.heard(signer))
+            self._heard_from(tx, body.sender, now)
             return receipt
+
+    def _check_parties(self, signer: str, sender: str, destination: str, what: str) -> None:
+        """Refuses a message whose sender is not its signer, or addressed to another node (a
+        message captured on its way there and replayed to us)."""
+        if sender != signer:
+            raise Refused("UNAUTHENTICATED", f"sender: {sender!r} did not sign this {what}")
+        me = self.identity.node_id
+        if destination != me:
+            raise Refused(
+                "PERMISSION_DENIED", f"destination: addressed to {destination!r}, not {me!r}"
+            )
+
+    def reached(self, partner: str) -> None:
+        """Notes that a call to partner was answered (a pull): it is up, see `_heard_from`."""
+        with self.db.write() as tx:
+            self._heard_from(tx, partner, self.clock.now())
+
+    def _heard_from(self, tx: Tx, partner: str, now: datetime) -> None:
+        """Notes a message from partner: it is up, so delivery to it stops backing off, and
+        the delivery worker is told once this commits."""
+        tx.links.update_partner(
+            partner, last_heard_at=now, failures=0, retry_at=None, down_since=None
+        )
+        tx.after_commit(lambda: self.heard(partner))
 
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
@@ -662,6 +680,55 @@ class ExchangeService:
                 ),
             )
         self.tickets.record(tx, actor, ticket, history)
+
+    # -- catching up -------------------------------------------------------------
+
+    def pull_requests(self, partner_id: str) -> list[pb.Envelope]:
+        """Signed requests for what partner sent us that we have not taken: one cursor per
+        link with it that is still open on our side, and one for its control link, at most
+        PULL_CURSORS per request."""
+        with self.db.read() as tx:
+            links = [
+                link for link in tx.links.links_with(partner_id) if link.state not in CLOSED_LINKS
+            ]
+        cursors = [
+            pb.Cursor(link="" if link.ticket_id is None else link.id, seq=link.in_seq)
+            for link in links
+        ]
+        if not any(link.ticket_id is None for link in links):
+            cursors.append(pb.Cursor(link="", seq=0))
+        return [
+            seal(
+                self.identity,
+                pb.PullBody(
+                    sender=self.identity.node_id,
+                    destination=partner_id,
+                    at=timestamp(self.clock.now()),
+                    after=cursors[start : start + PULL_CURSORS],
+                ),
+            )
+            for start in range(0, len(cursors), PULL_CURSORS)
+        ]
+
+    def pulled(self, request: pb.Envelope) -> list[pb.Envelope]:
+        """What a partner's signed pull request asks for: our events to it on its cursors'
+        links after their sequence numbers, oldest first, as many as fit in one message.
+        A pull is a message from the partner: it is back, so we stop backing off.
+
+        Raises:
+            Refused: the request is not signed by an active partner, or not addressed to us.
+        """
+        now = self.clock.now()
+        with self.db.write() as tx:
+            signer, body = opened(request, tx.links.key, pb.PullBody)
+            self._check_parties(signer, body.sender, body.destination, "request")
+            partner = tx.links.partner(signer)
+            if partner is None or partner.state is not PartnerState.ACTIVE:
+                raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")
+            after = {cursor.link or CONTROL_PREFIX + signer: cursor.seq for cursor in body.after}
+            sent = [event.envelope for event in tx.links.sent_after(signer, after, PULL_LIMIT)]
+            self._heard_from(tx, signer, now)
+        return [pb.Envelope.FromString(envelope) for envelope in sent[: fitting(sent)]]
 
     # -- partners ----------------------------------------------------------------
 

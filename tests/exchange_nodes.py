@@ -25,9 +25,9 @@ from sqlalchemy import select
 
 from exchange import identity
 from exchange.delivery import Courier
-from exchange.envelope import seal
+from exchange.envelope import MAX_MESSAGE_BYTES, digest, seal
 from exchange.identity import TLS_NAME, Identity
-from exchange.server import MAX_MESSAGE_BYTES, channel_to, start_exchange_server
+from exchange.server import channel_to, start_exchange_server
 from exchange.service import ExchangeService, Invite
 from node.domain.partner import PartnerRole, Terms
 from node.services.admin import AdminService
@@ -73,7 +73,10 @@ class ChainNode:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(WAIT_S)  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        """Stops serving and delivering and closes the database, as a process exit would."""
+        """Stops serving and delivering and closes the database, as a process exit would
+        (once: a stopped node stays stopped)."""
+        if not self.loop.is_running():
+            return
         self.loop.call_soon_threadsafe(self.task.cancel)
 
         async def _stop() -> None:
@@ -222,6 +225,27 @@ def forge(
     )
     getattr(body, kind).CopyFrom(event)
     return seal(signer, body)
+
+
+def chain(
+    signer: Identity, link: str, destination: str, events: list[tuple[str, Message]]
+) -> list[pb.Envelope]:
+    """events (kind, message) as signer's chain on a new link, from seq 1."""
+    sealed: list[pb.Envelope] = []
+    for seq, (kind, event) in enumerate(events, start=1):
+        prev = digest(sealed[-1].body) if sealed else b""
+        sealed.append(
+            forge(
+                signer,
+                link=link,
+                seq=seq,
+                prev=prev,
+                destination=destination,
+                kind=kind,
+                event=event,
+            )
+        )
+    return sealed
 
 
 def head(receiver: ChainNode, link: str) -> tuple[int, bytes]:

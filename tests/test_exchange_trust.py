@@ -16,15 +16,15 @@ import grpc
 import pytest
 from hdx.exchange.v1 import exchange_pb2 as pb
 
-from exchange.envelope import MAX_BODY_BYTES, digest
+from exchange.envelope import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, digest
 from exchange.identity import Identity
-from exchange.server import MAX_MESSAGE_BYTES
 from node.domain.partner import LinkState, PartnerRole, PartnerState, Terms
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
 from tests.exchange_nodes import (
     ChainNode,
     Wire,
+    chain,
     comment,
     delivered,
     forge,
@@ -457,27 +457,6 @@ def test_pull_gives_a_partner_only_what_was_sent_to_it(trio: Net) -> None:
         ("PERMISSION_DENIED", "destination: addressed to 'other-node', not 'contractor-node'"),
         ("UNAUTHENTICATED", "sender: 'retail-node' did not sign this request"),
     ]
-
-
-def chain(
-    signer: Identity, link: str, destination: str, events: list[tuple[str, object]]
-) -> list[pb.Envelope]:
-    """events as signer's chain on a new link, from seq 1."""
-    sealed: list[pb.Envelope] = []
-    for seq, (kind, event) in enumerate(events, start=1):
-        prev = digest(sealed[-1].body) if sealed else b""
-        sealed.append(
-            forge(
-                signer,
-                link=link,
-                seq=seq,
-                prev=prev,
-                destination=destination,
-                kind=kind,
-                event=event,  # type: ignore[arg-type]
-            )
-        )
-    return sealed
 
 
 def test_one_bad_event_fails_only_itself_and_its_link_heals_in_order(trio: Net) -> None:

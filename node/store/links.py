@@ -160,6 +160,11 @@ class Links:
         )
         return [_link(r) for r in self.conn.execute(query)]
 
+    def links_with(self, partner: str) -> list[Link]:
+        """Every link with partner (its control link included), oldest first."""
+        query = select(s.links).where(s.links.c.partner == partner).order_by(s.links.c.created_at)
+        return [_link(r) for r in self.conn.execute(query)]
+
     def save_link(self, link: Link) -> None:
         self.conn.execute(
             update(s.links)

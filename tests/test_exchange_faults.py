@@ -1,0 +1,275 @@
+"""Faults the exchange must ride out, with real nodes over TLS on loopback.
+
+A partner down for hours and back; a node restarted after its partner came back. Through
+them every event arrives once, in order, on each link, and without waiting for new traffic.
+"""
+
+import itertools
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from exchange.delivery import BACKOFF_CAP, BACKOFF_FIRST
+from node.domain.partner import Delivery, LinkState
+from node.domain.ticket import TicketDraft, Visibility
+from tests.conftest import BACKENDS, FakeClock
+from tests.exchange_nodes import (
+    WAIT_S,
+    ChainNode,
+    delivered,
+    pair,
+    start_node,
+    tick,
+    wait_for,
+)
+from tests.postgres import PostgresServer
+
+_names = itertools.count()
+_said = itertools.count()
+PAIR = {"retail": "RET", "contractor": "CON"}
+
+
+@dataclass
+class Net:
+    """Nodes serving on one fake clock (a test may stop and restart any of them), and how
+    to back up and restore a stopped node's database."""
+
+    nodes: dict[str, ChainNode]
+    clock: FakeClock
+    backup: Callable[[ChainNode], None]
+    restore: Callable[[ChainNode], None]
+
+    def __getitem__(self, name: str) -> ChainNode:
+        return self.nodes[name]
+
+    def restart(self, name: str) -> ChainNode:
+        self.nodes[name] = self.nodes[name].restart()
+        return self.nodes[name]
+
+    def settle(self, timeout: float = WAIT_S) -> None:
+        """Waits until every node has every receipt it waits for, moving the clock on past
+        any backoff the test's faults caused."""
+        nodes = list(self.nodes.values())
+        deadline = time.monotonic() + timeout
+        while not all(delivered(node) for node in nodes):
+            assert time.monotonic() < deadline, "timed out waiting for every receipt"
+            tick(self.clock, nodes, BACKOFF_CAP)
+            time.sleep(0.2)
+
+
+def start(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, names: dict[str, str]
+) -> Net:
+    """Nodes on backend, unpaired: their names and key prefixes."""
+    clock = FakeClock()
+    urls = {}
+    server: PostgresServer | None = None
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres")
+    for name in names:
+        if server is None:
+            urls[name] = f"sqlite:///{tmp_path / name}.db"
+        else:
+            urls[name] = server.create_database(f"f_{name}_{next(_names)}")
+
+    def files(node: ChainNode, suffix: str) -> list[tuple[Path, Path]]:
+        """The node's SQLite files (the database, its WAL if any), each with its copy."""
+        db = tmp_path / f"{node.name}.db"
+        return [
+            (db.with_name(db.name + end), tmp_path / f"{node.name}{suffix}{end}")
+            for end in ("", "-wal")
+        ]
+
+    def backup(node: ChainNode) -> None:
+        if server is None:
+            for path, copy in files(node, ".backup"):
+                if path.exists():
+                    shutil.copy(path, copy)
+        else:
+            server.create_database(f"{_dbname(node)}_backup", template=_dbname(node))
+
+    def restore(node: ChainNode) -> None:
+        if server is None:
+            for path, copy in files(node, ".backup"):
+                path.unlink(missing_ok=True)
+                if copy.exists():
+                    shutil.copy(copy, path)
+        else:
+            server.execute(f"DROP DATABASE {_dbname(node)}")
+            server.create_database(_dbname(node), template=f"{_dbname(node)}_backup")
+
+    nodes = {
+        name: start_node(urls[name], tmp_path / name, name, prefix, clock)
+        for name, prefix in names.items()
+    }
+    return Net(nodes, clock, backup, restore)
+
+
+def _dbname(node: ChainNode) -> str:
+    name = make_url(node.url).database
+    assert name is not None
+    return name
+
+
+Launch = Callable[[str, dict[str, str]], Net]
+
+
+@pytest.fixture
+def launch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Launch]:
+    """Starts nodes on a backend (their names and key prefixes); stops them after the test."""
+    started: list[Net] = []
+
+    def _launch(backend: str, names: dict[str, str]) -> Net:
+        started.append(start(request, tmp_path, backend, names))
+        return started[-1]
+
+    yield _launch
+    for net in started:
+        for node in net.nodes.values():
+            node.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def net(request: pytest.FixtureRequest, launch: Launch) -> Net:
+    """A retail node and its contractor, paired."""
+    started = launch(request.param, PAIR)
+    pair(started["retail"], started["contractor"])
+    return started
+
+
+def hand_off(client: ChainNode, contractor: ChainNode) -> str:
+    """A new ticket of client's handed to contractor; its link."""
+    desk = client.desk
+    key = desk.tickets.create(
+        desk.actor("anna"), TicketDraft(category="pos-down", title="POS dead")
+    ).key
+    desk.tickets.transition(desk.actor("ivan"), key, "start", "")
+    return client.exchange.hand_off(desk.actor("ivan"), key, contractor.node_id).link
+
+
+def accepted(client: ChainNode, *links: str) -> None:
+    wait_for(
+        "the accepts", lambda: all(state(client, link) is LinkState.ACCEPTED for link in links)
+    )
+
+
+def state(node: ChainNode, link: str) -> LinkState | None:
+    with node.desk.db.read() as tx:
+        found = tx.links.link(link)
+    return None if found is None else found.state
+
+
+def key_on(node: ChainNode, link: str) -> str:
+    with node.desk.db.read() as tx:
+        found = tx.links.link(link)
+        assert found is not None and found.ticket_id is not None
+        return tx.key(found.ticket_id)
+
+
+def say(node: ChainNode, link: str, text: str = "") -> str:
+    """A public comment of node's engineer on its ticket of link; the text said."""
+    text = text or f"note {next(_said)}"
+    node.desk.tickets.comment(node.desk.actor("ivan"), key_on(node, link), text, Visibility.PUBLIC)
+    return text
+
+
+def comments(node: ChainNode, link: str, author: str | None = None) -> list[str]:
+    """The comments on node's ticket of link (by author only, if given)."""
+    desk = node.desk
+    found = desk.tickets.comments(desk.actor("ivan"), key_on(node, link))
+    return [c.body for c in found if author in (None, c.author)]
+
+
+def delivery(node: ChainNode, partner: ChainNode) -> tuple[Delivery, int]:
+    """Where node's delivery to partner stands, and how many events wait for it."""
+    return next((d, n) for p, d, n in node.exchange.partners() if p.node_id == partner.node_id)
+
+
+def wait_failures(node: ChainNode, partner: ChainNode, count: int) -> None:
+    wait_for(f"{count} failed calls", lambda: delivery(node, partner)[0].failures == count)
+
+
+def chains(node: ChainNode, link: str) -> dict[bool, list[tuple[int, bytes]]]:
+    """Each direction of node's log of link (outbound: True) as (seq, digest), as logged."""
+    with node.desk.db.read() as tx:
+        events = tx.links.log_of(link)
+    return {out: [(e.seq, e.digest) for e in events if e.outbound is out] for out in (True, False)}
+
+
+def assert_same_log(one: ChainNode, other: ChainNode, link: str) -> None:
+    """Both nodes logged each event of link once, in order, with the same bytes, and each
+    holds the other's engineer's comments once, in the order written."""
+    mine, theirs = chains(one, link), chains(other, link)
+    assert mine[True] == theirs[False]
+    assert mine[False] == theirs[True]
+    for direction in mine.values():
+        assert [seq for seq, _ in direction] == list(range(1, len(direction) + 1))
+    for writer, reader in ((one, other), (other, one)):
+        assert comments(writer, link, "ivan") == comments(reader, link, writer.node_id)
+
+
+def test_a_partner_down_for_hours_gets_the_backlog_at_once_when_it_is_back(net: Net) -> None:
+    retail, clock = net["retail"], net.clock
+    first = hand_off(retail, net["contractor"])
+    accepted(retail, first)
+    net["contractor"].stop()
+
+    backlog = [say(retail, first)]
+    wait_failures(retail, net["contractor"], 1)
+    went_down = clock.now()
+    delays = []
+    for failures in range(1, 12):
+        now, (down, waiting) = clock.now(), delivery(retail, net["contractor"])
+        assert (down.failures, down.down_since, waiting) == (failures, went_down, failures)
+        assert down.retry_at is not None
+        delays.append(down.retry_at - now)
+        backlog.append(say(retail, first))
+        tick(clock, [retail], down.retry_at - now)
+        wait_failures(retail, net["contractor"], failures + 1)
+    assert delays == [min(BACKOFF_FIRST * 2**n, BACKOFF_CAP) for n in range(11)]
+    later = [hand_off(retail, net["contractor"]) for _ in range(2)]
+    tick(clock, [retail], timedelta(hours=3))
+    wait_failures(retail, net["contractor"], 13)
+    down, waiting = delivery(retail, net["contractor"])
+    assert (down.retry_at, down.down_since, waiting) == (clock.now() + BACKOFF_CAP, went_down, 14)
+
+    back_at = clock.now()
+    contractor = net.restart("contractor")
+
+    wait_for("the backlog", lambda: delivered(retail), timeout=10)
+    accepted(retail, *later)
+    assert clock.now() == back_at
+    assert comments(contractor, first) == backlog
+    for link in (first, *later):
+        assert_same_log(retail, contractor, link)
+    up, _ = delivery(retail, contractor)
+    assert (up.failures, up.retry_at, up.down_since) == (0, None, None)
+
+
+def test_a_node_restarted_after_its_partner_came_back_sends_its_backlog_at_once(
+    net: Net,
+) -> None:
+    retail, clock = net["retail"], net.clock
+    link = hand_off(retail, net["contractor"])
+    accepted(retail, link)
+    net["contractor"].stop()
+    backlog = [say(retail, link)]
+    for failures in range(1, 10):
+        wait_failures(retail, net["contractor"], failures)
+        tick(clock, [retail], BACKOFF_CAP)
+    wait_failures(retail, net["contractor"], 10)
+    backlog.append(say(retail, link))
+    retail.stop()
+    contractor = net.restart("contractor")
+    assert delivery(retail, contractor)[0].retry_at == clock.now() + BACKOFF_CAP
+
+    retail = net.restart("retail")
+
+    wait_for("the backlog", lambda: delivered(retail), timeout=10)
+    assert comments(contractor, link) == backlog
