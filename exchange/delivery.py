@@ -2,13 +2,14 @@
 
 Per partner, one process at a time (a lease in the database, so several
 processes of one node over PostgreSQL send each event once): read the oldest
-events waiting, send them in one call, check each receipt (signed by the partner,
-naming our event's digest) and store it. A call that fails is retried a few times
-at once (tenacity); then the partner backs off, the delay doubling up to
-`BACKOFF_CAP`, kept in the database and reset by any message from that partner,
-and the failed channel is dropped so the next attempt connects afresh. A refused
-event stays in the outbox with the reason; a gap the partner reports puts our
-events from the sequence it expects back in the outbox.
+events waiting, send as many as fit in one call, check each receipt (signed by
+the partner, naming our event's digest) and store it, and go on while events
+wait. A call that fails is retried a few times at once (tenacity); then the
+partner backs off, the delay doubling up to `BACKOFF_CAP`, kept in the database
+and reset by any message from that partner, and the failed channel is dropped so
+the next attempt connects afresh. A refused event stays in the outbox with the
+reason, and the partner backs off; a gap the partner reports puts our events from
+the sequence it expects back in the outbox, sent again at once.
 
 On start the worker pulls from each active partner what it sent while this node
 was away, and applies it. Being pulled is a message too: the partner stops
@@ -28,7 +29,7 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 from hdx.exchange.v1 import exchange_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from exchange.envelope import Refused, opened
+from exchange.envelope import Refused, fitting, opened
 from exchange.service import ExchangeService
 from node.domain.partner import LoggedEvent, Partner, PartnerState
 from node.store.tx import Tx
@@ -114,7 +115,7 @@ class Courier:
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
-                while await self.deliver(partner) == BATCH:
+                while await self.deliver(partner):
                     pass
         return min(later, default=None)
 
@@ -138,23 +139,25 @@ class Courier:
             log.info("could not pull from %s: %s", partner.node_id, error.code().name)
             await self._drop_channel(partner)
 
-    async def deliver(self, partner: Partner) -> int:
-        """Sends one batch of partner's outbox; returns how many events it sent."""
+    async def deliver(self, partner: Partner) -> bool:
+        """Sends the oldest events of partner's outbox that fit in one call; whether to go on
+        at once (they were all taken, or a gap asks for ours again)."""
         now = self.clock.now()
         with self.db.write() as tx:
             if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
-                return 0
+                return False
             events = tx.links.outbox(partner.node_id, BATCH)
-        if not events:
-            return 0
+            if not events:
+                tx.links.release(partner.node_id, self.owner)
+                return False
+        events = events[: fitting([event.envelope for event in events])]
         try:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
             self._failed(partner, f"{error.code().name}: {error.details()}")
             await self._drop_channel(partner)
-            return 0
-        self._settle(partner, events, response)
-        return len(events)
+            return False
+        return self._settle(partner, events, response)
 
     async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
         stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
@@ -186,11 +189,19 @@ class Courier:
 
     def _settle(
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse
-    ) -> None:
-        """Stores the receipts; notes refusals; puts back what a gap asks for."""
+    ) -> bool:
+        """Stores the receipts; notes refusals; puts back what a gap asks for. Whether to
+        go on at once: nothing was refused."""
         now = self.clock.now()
         stalled: set[str] = set()
-        refused = False
+        refused = len(response.results) != len(events)
+        if refused:
+            log.warning(
+                "%s answered %d events with %d results",
+                partner.node_id,
+                len(events),
+                len(response.results),
+            )
         with self.db.write() as tx:
             for event, result in zip(events, response.results, strict=False):
                 if event.link in stalled:
@@ -206,10 +217,10 @@ class Courier:
                         tx.links.delivered(event.id, receipt, received_at)
                         continue
                 stalled.add(event.link)
-                refused = True
                 if result.expected_seq and result.expected_seq < event.seq:
                     tx.links.resend_from(event.link, result.expected_seq)
                 else:
+                    refused = True
                     tx.links.refused(event.id, why)
                     log.warning("%s refused event %d: %s", partner.node_id, event.seq, why)
             failures = tx.links.delivery(partner.node_id).failures + 1 if refused else 0
@@ -221,6 +232,7 @@ class Courier:
                 last_error="refused: see the outbox" if refused else "",
             )
             tx.links.release(partner.node_id, self.owner)
+        return not refused
 
     def _check(
         self, tx: Tx, partner: Partner, event: LoggedEvent, receipt: pb.Envelope

@@ -1,30 +1,40 @@
 """Faults the exchange must ride out, with real nodes over TLS on loopback.
 
-A partner down for hours and back; a node restarted after its partner came back. Through
-them every event arrives once, in order, on each link, and without waiting for new traffic.
+A partner down for hours and back; a node restarted after its partner came back; a partner
+that lost events (restored from a backup); a backlog larger than one gRPC message; two
+delivery workers of one node over one PostgreSQL. Through them every event arrives once,
+in order, on each link, and no change to a ticket is applied twice.
 """
 
 import itertools
 import shutil
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hdx.exchange.v1 import exchange_pb2 as pb
 from sqlalchemy.engine import make_url
 
 from exchange.delivery import BACKOFF_CAP, BACKOFF_FIRST
+from exchange.envelope import MAX_MESSAGE_BYTES
 from node.domain.partner import Delivery, LinkState
 from node.domain.ticket import TicketDraft, Visibility
+from node.domain.validation import TEXT_MAX
 from tests.conftest import BACKENDS, FakeClock
 from tests.exchange_nodes import (
     WAIT_S,
     ChainNode,
     delivered,
     pair,
+    serve,
     start_node,
+    status,
     tick,
     wait_for,
 )
@@ -186,6 +196,10 @@ def comments(node: ChainNode, link: str, author: str | None = None) -> list[str]
     return [c.body for c in found if author in (None, c.author)]
 
 
+def arrives(node: ChainNode, link: str, text: str) -> None:
+    wait_for(f"{text!r} on {node.name}", lambda: text in comments(node, link))
+
+
 def delivery(node: ChainNode, partner: ChainNode) -> tuple[Delivery, int]:
     """Where node's delivery to partner stands, and how many events wait for it."""
     return next((d, n) for p, d, n in node.exchange.partners() if p.node_id == partner.node_id)
@@ -212,6 +226,46 @@ def assert_same_log(one: ChainNode, other: ChainNode, link: str) -> None:
         assert [seq for seq, _ in direction] == list(range(1, len(direction) + 1))
     for writer, reader in ((one, other), (other, one)):
         assert comments(writer, link, "ivan") == comments(reader, link, writer.node_id)
+
+
+def at_once(work: Callable[..., object], arguments: list[tuple[Any, ...]]) -> None:
+    """Runs work with each of the arguments in threads of its own, started together; any
+    exception of theirs fails the test."""
+    ready = threading.Barrier(len(arguments))
+    failed: list[BaseException] = []
+
+    def run(*args: Any) -> None:
+        ready.wait()
+        try:
+            work(*args)
+        except BaseException as error:
+            failed.append(error)
+
+    threads = [threading.Thread(target=run, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+
+
+def counting(node: ChainNode) -> tuple[Counter[tuple[str, int]], list[pb.Result]]:
+    """Counts every event node is handed (link, seq) and keeps every refusal it answers,
+    around its real `receive`."""
+    seen: Counter[tuple[str, int]] = Counter()
+    refused: list[pb.Result] = []
+    receive = node.exchange.receive
+
+    def counted(envelopes: Sequence[pb.Envelope]) -> list[pb.Result]:
+        for envelope in envelopes:
+            body = pb.Body.FromString(envelope.body)
+            seen[body.link, body.seq] += 1
+        results = receive(envelopes)
+        refused.extend(result for result in results if result.code)
+        return results
+
+    node.exchange.receive = counted  # type: ignore[method-assign]
+    return seen, refused
 
 
 def test_a_partner_down_for_hours_gets_the_backlog_at_once_when_it_is_back(net: Net) -> None:
@@ -273,3 +327,77 @@ def test_a_node_restarted_after_its_partner_came_back_sends_its_backlog_at_once(
 
     wait_for("the backlog", lambda: delivered(retail), timeout=10)
     assert comments(contractor, link) == backlog
+
+
+def test_events_a_partner_lost_are_sent_again_from_the_gap_it_reports(net: Net) -> None:
+    retail = net["retail"]
+    link = hand_off(retail, net["contractor"])
+    accepted(retail, link)
+    said = [say(retail, link)]
+    wait_for("the first note", lambda: comments(net["contractor"], link) == said)
+    net["contractor"].stop()
+    net.backup(net["contractor"])
+    contractor = net.restart("contractor")
+    said += [say(retail, link), say(retail, link)]
+    wait_for("the receipts", lambda: delivered(retail))
+    assert comments(contractor, link) == said
+
+    retail.stop()
+    contractor.stop()
+    net.restore(contractor)
+    contractor = net.restart("contractor")
+    assert comments(contractor, link) == said[:1], "the backup lost two notes"
+    retail = net.restart("retail")
+    seen, refused = counting(contractor)
+    said.append(say(retail, link))
+
+    wait_for("the lost notes", lambda: comments(contractor, link) == said)
+    wait_for("the receipts", lambda: delivered(retail))
+    assert [(status(r), r.expected_seq) for r in refused] == [("FAILED_PRECONDITION", 3)]
+    assert sorted(seen.values()) == [1, 1, 2], "the last note twice: the gap, then in order"
+    assert_same_log(retail, contractor, link)
+    assert delivery(retail, contractor)[0].failures == 0
+
+
+def test_a_backlog_larger_than_one_message_is_sent_in_several(net: Net) -> None:
+    retail = net["retail"]
+    link = hand_off(retail, net["contractor"])
+    accepted(retail, link)
+    net["contractor"].stop()
+    page = "\N{BREAD}" * (TEXT_MAX - 8)
+    count = MAX_MESSAGE_BYTES // len(page.encode()) + 10
+    said = [say(retail, link, f"{n} {page}") for n in range(count)]
+
+    contractor = net.restart("contractor")
+
+    wait_for("the backlog", lambda: delivered(retail), timeout=90)
+    assert comments(contractor, link) == said
+    assert_same_log(retail, contractor, link)
+
+
+@pytest.mark.skipif("postgres" not in BACKENDS, reason="several processes need PostgreSQL")
+def test_two_delivery_workers_of_one_node_over_postgres_send_each_event_once(
+    launch: Launch,
+) -> None:
+    two = launch("postgres", PAIR)
+    first, contractor = two["retail"], two["contractor"]
+    second = two.nodes["retail, again"] = serve(first.url, first.data_dir, first.name, two.clock)
+    pair(first, contractor)
+    seen, refused = counting(contractor)
+    links = [hand_off(process, contractor) for process in (first, second) * 3]
+    accepted(first, *links)
+
+    def chatter(process: ChainNode) -> None:
+        for n in range(15):
+            say(process, links[n % len(links)])
+
+    at_once(chatter, [(first,), (second,)])
+    wait_for("every receipt", lambda: delivered(first) and delivered(second))
+    for process in (second, first, second):
+        arrives(contractor, links[0], say(process, links[0]))
+
+    assert refused == []
+    assert set(seen.values()) == {1}, "an event was sent twice"
+    assert len(seen) == len(links) + 30 + 3
+    for link in links:
+        assert_same_log(first, contractor, link)
