@@ -559,7 +559,15 @@ class ExchangeService:
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
     ) -> tuple[Link, bool]:
-        """The link an event of partner's is on, and whether this event opens it."""
+        """The link an event of partner's is on, locked, and whether this event opens it.
+
+        A linked ticket is locked before its link, in the order every local change of the
+        ticket takes them (the ticket, then its links as it reports to partners): the other
+        order deadlocks on PostgreSQL when an engineer and a partner change it at once.
+        """
+        link = tx.links.link(link_id)
+        if link is not None and link.ticket_id is not None:
+            tx.ticket(link.ticket_id, for_update=True)
         link = tx.links.link(link_id, for_update=True)
         if link is not None:
             if link.partner != partner.node_id:

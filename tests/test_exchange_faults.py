@@ -2,8 +2,9 @@
 
 A partner down for hours and back; a node restarted after its partner came back; a partner
 that lost events (restored from a backup); a backlog larger than one gRPC message; two
-delivery workers of one node over one PostgreSQL. Through them every event arrives once,
-in order, on each link, and no change to a ticket is applied twice.
+delivery workers of one node over one PostgreSQL; a node taking events from two partners
+while its engineers change the same tickets. Through them every event arrives once, in
+order, on each link, and no change to a ticket is applied twice.
 """
 
 import itertools
@@ -401,3 +402,38 @@ def test_two_delivery_workers_of_one_node_over_postgres_send_each_event_once(
     assert len(seen) == len(links) + 30 + 3
     for link in links:
         assert_same_log(first, contractor, link)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_node_takes_events_from_two_partners_while_its_engineers_change_the_same_tickets(
+    launch: Launch, backend: str
+) -> None:
+    three = launch(backend, {**PAIR, "other": "OTH"})
+    retail, contractor, other = three["retail"], three["contractor"], three["other"]
+    pair(retail, contractor)
+    pair(other, contractor)
+    links = {
+        name: [hand_off(three[name], contractor) for _ in range(2)] for name in ("retail", "other")
+    }
+    for name, handed in links.items():
+        accepted(three[name], *handed)
+    refusals = [counting(node)[1] for node in three.nodes.values()]
+
+    def chatter(node: ChainNode, on: list[str]) -> None:
+        for n in range(30):
+            say(node, on[n % len(on)])
+
+    at_once(
+        chatter,
+        [
+            (retail, links["retail"]),
+            (other, links["other"]),
+            (contractor, links["retail"] + links["other"]),
+        ],
+    )
+    wait_for("every receipt", lambda: all(delivered(node) for node in three.nodes.values()))
+
+    assert refusals == [[], [], []]
+    for name, handed in links.items():
+        for link in handed:
+            assert_same_log(three[name], contractor, link)
