@@ -45,6 +45,8 @@ BACKOFF_CAP = timedelta(minutes=5)
 LEASE = timedelta(seconds=60)
 IDLE_S = 60.0
 """The longest the worker sleeps, so it notices what other processes of the node wrote."""
+AFTER_ERROR_S = 1.0
+"""How long the worker waits after a round failed (its database away) before the next."""
 TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
 )
@@ -84,20 +86,41 @@ class Courier:
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
-        """Catches up with every partner, then delivers until cancelled."""
+        """Catches up with every partner, then delivers until cancelled. A round that fails
+        (the database away) is tried again after `AFTER_ERROR_S`: the worker outlives it."""
         try:
-            await self.catch_up_all()
+            caught_up = False
             while True:
                 self._wake.clear()
-                next_at = await self.round()
                 delay = IDLE_S
-                if next_at is not None:
-                    delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
+                try:
+                    if not caught_up:
+                        await self.catch_up_all()
+                        caught_up = True
+                    next_at = await self.round()
+                except Exception:
+                    log.exception("delivery round failed; trying again")
+                    delay = AFTER_ERROR_S
+                else:
+                    if next_at is not None:
+                        wait_s = (next_at - self.clock.now()).total_seconds()
+                        delay = min(delay, max(wait_s, 0.0))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
         finally:
+            self._give_back()
             for _partner, channel in self._channels.values():
                 await channel.close(None)
+
+    def _give_back(self) -> None:
+        """Ends this worker's leases as it stops (mid-call, perhaps), so that the next
+        process need not wait them out. A process killed cannot: the next one delivers to
+        those partners once the lease ends (LEASE after it was taken)."""
+        try:
+            with self.db.write() as tx:
+                tx.links.release_all(self.owner)
+        except Exception:
+            log.exception("could not give back the delivery leases of %s", self.owner)
 
     async def catch_up_all(self) -> None:
         """Catches up with every active partner at once (one slow to answer delays none)."""

@@ -3,16 +3,19 @@
 A partner down for hours and back; a node restarted after its partner came back; a partner
 that lost events (restored from a backup); a backlog larger than one gRPC message; two
 delivery workers of one node over one PostgreSQL; a node taking events from two partners
-while its engineers change the same tickets. Through them every event arrives once, in
-order, on each link, and no change to a ticket is applied twice.
+while its engineers change the same tickets; a node stopped mid-call; its database going
+away and coming back. Through them every event arrives once, in order, on each link, and
+no change to a ticket is applied twice.
 """
 
+import asyncio
 import itertools
+import random
 import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -376,6 +379,145 @@ def test_a_backlog_larger_than_one_message_is_sent_in_several(net: Net) -> None:
     assert_same_log(retail, contractor, link)
 
 
+class Proxy:
+    """A TCP proxy on a loopback port, on an event loop thread of its own. When lossy, it
+    drops some connections at once, delays every chunk, and cuts the others after a random
+    number of bytes or seconds (mid-call, at times after the call was applied and before
+    its answer got back). While it holds, it takes connections and passes nothing on.
+
+    Args:
+        target: host:port it forwards to.
+        seed: of its choices (one generator per connection, from the seed and its number).
+    """
+
+    DROP = 0.15
+    CUT_BYTES: tuple[int | None, ...] = (5_000, 50_000, None)
+    """A connection is cut after up to one of these many bytes (both ways): soon, after a
+    few calls, or never (so that a large batch gets through at times)."""
+    LIFE_S = (0.05, 1.0)
+    """Whatever its budget, a connection is cut after a while in this range."""
+    DELAY_S = 0.01
+
+    def __init__(self, target: str, seed: int = 0, *, lossy: bool = True) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = host, int(port)
+        self.seed = seed
+        self.lossy = lossy
+        self.holding = False
+        self.opened = self.held = self.cuts = 0
+        self._live: set[asyncio.Task[None]] = set()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0), self.loop
+        ).result(WAIT_S)
+        self.endpoint = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
+        self.opened += 1
+        rng = random.Random(self.seed * 1_000_003 + self.opened)
+        writers = [client_out]
+        task = asyncio.current_task()
+        assert task is not None
+        self._live.add(task)
+        try:
+            if self.holding:
+                self.held += 1
+                while await client_in.read(16_384):
+                    pass
+                return
+            if self.lossy and rng.random() < self.DROP:
+                return
+            server_in, server_out = await asyncio.open_connection(*self.target)
+            writers.append(server_out)
+            most = rng.choice(self.CUT_BYTES) if self.lossy else None
+            budget = [-1 if most is None else rng.randrange(100, most)]
+
+            async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+                while data := await source.read(16_384):
+                    if self.lossy:
+                        await asyncio.sleep(rng.uniform(0, self.DELAY_S))
+                    if budget[0] >= 0:
+                        budget[0] -= len(data)
+                        if budget[0] < 0:
+                            return
+                    sink.write(data)
+                    await sink.drain()
+
+            pumps = [
+                asyncio.ensure_future(pump(client_in, server_out)),
+                asyncio.ensure_future(pump(server_in, client_out)),
+            ]
+            try:
+                life_s = rng.uniform(*self.LIFE_S) if self.lossy else None
+                await asyncio.wait(pumps, timeout=life_s, return_when=asyncio.FIRST_COMPLETED)
+                self.cuts += budget[0] < 0 or not any(pumping.done() for pumping in pumps)
+            finally:
+                for pumping in pumps:
+                    pumping.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+        except OSError:
+            pass
+        finally:
+            self._live.discard(task)
+            for writer in writers:
+                writer.close()
+
+    def hold(self, holding: bool) -> None:
+        """Starts holding (every open connection cut, new ones held) or stops."""
+        self.holding = holding
+        if holding:
+            self._run(self._sever())
+
+    async def _sever(self) -> None:
+        for task in list(self._live):
+            task.cancel()
+        await asyncio.gather(*self._live, return_exceptions=True)
+
+    def stop(self) -> None:
+        async def _stop() -> None:
+            self.server.close()
+            await self._sever()
+            await self.server.wait_closed()
+
+        self._run(_stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(work, self.loop).result(WAIT_S)
+
+
+@pytest.fixture
+def proxies() -> Iterator[list["Proxy"]]:
+    """Proxies a test starts, stopped after it."""
+    started: list[Proxy] = []
+    yield started
+    for proxy in started:
+        proxy.stop()
+
+
+def test_a_node_stopped_mid_call_gives_back_its_lease_to_the_next_process(
+    launch: Launch, proxies: list[Proxy]
+) -> None:
+    stalled = launch(BACKENDS[0], PAIR)
+    retail, contractor = stalled["retail"], stalled["contractor"]
+    proxies.append(Proxy(contractor.endpoint, lossy=False))
+    pair(retail, contractor, via=(proxies[0].endpoint, retail.endpoint))
+    link = hand_off(retail, contractor)
+    accepted(retail, link)
+    proxies[0].hold(True)
+    said = say(retail, link)
+    wait_for("a call in flight", lambda: proxies[0].held > 0)
+    retail.stop()
+    proxies[0].hold(False)
+
+    stalled.restart("retail")
+
+    arrives(contractor, link, said)
+
+
 @pytest.mark.skipif("postgres" not in BACKENDS, reason="several processes need PostgreSQL")
 def test_two_delivery_workers_of_one_node_over_postgres_send_each_event_once(
     launch: Launch,
@@ -437,3 +579,40 @@ def test_a_node_takes_events_from_two_partners_while_its_engineers_change_the_sa
     for name, handed in links.items():
         for link in handed:
             assert_same_log(three[name], contractor, link)
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test alone, since it stops it."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL tests are switched off (HDX_TEST_DB)")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def test_delivery_goes_on_after_the_database_went_away_and_came_back(
+    own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    retail, contractor = (
+        start_node(own_postgres.create_database(name), tmp_path / name, name, prefix, clock)
+        for name, prefix in PAIR.items()
+    )
+    try:
+        pair(retail, contractor)
+        link = hand_off(retail, contractor)
+        accepted(retail, link)
+
+        own_postgres.stop()
+        tick(clock, [retail, contractor], BACKOFF_FIRST)
+        time.sleep(1)
+        own_postgres.start()
+
+        arrives(contractor, link, say(retail, link))
+        arrives(retail, link, say(contractor, link))
+    finally:
+        retail.stop()
+        contractor.stop()

@@ -130,6 +130,15 @@ class Links:
             .values(lease_owner="", lease_until=None)
         )
 
+    def release_all(self, owner: str) -> None:
+        """Ends every lease owner holds (a process stopping)."""
+        p = s.partners.c
+        self.conn.execute(
+            update(s.partners)
+            .where(p.lease_owner == owner)
+            .values(lease_owner="", lease_until=None)
+        )
+
     # -- links -------------------------------------------------------------------
 
     def add_link(self, link: Link) -> None:
