@@ -3,9 +3,10 @@
 A partner down for hours and back; a node restarted after its partner came back; a partner
 that lost events (restored from a backup); a backlog larger than one gRPC message; two
 delivery workers of one node over one PostgreSQL; a node taking events from two partners
-while its engineers change the same tickets; a node stopped mid-call; its database going
-away and coming back. Through them every event arrives once, in order, on each link, and
-no change to a ticket is applied twice.
+while its engineers change the same tickets; the same batch in racing calls; a node
+stopped mid-call; its database going away and coming back; a network that drops, delays
+and cuts connections (a TCP proxy between the nodes). Through all of them every event
+arrives once, in order, on each link, and no change to a ticket is applied twice.
 """
 
 import asyncio
@@ -27,14 +28,20 @@ from sqlalchemy.engine import make_url
 
 from exchange.delivery import BACKOFF_CAP, BACKOFF_FIRST
 from exchange.envelope import MAX_MESSAGE_BYTES
-from node.domain.partner import Delivery, LinkState
+from node.domain.partner import Delivery, LinkState, PartnerRole, Terms
 from node.domain.ticket import TicketDraft, Visibility
 from node.domain.validation import TEXT_MAX
 from tests.conftest import BACKENDS, FakeClock
 from tests.exchange_nodes import (
     WAIT_S,
     ChainNode,
+    Wire,
+    chain,
+    comment,
     delivered,
+    invite_of,
+    make_identity,
+    offer,
     pair,
     serve,
     start_node,
@@ -363,6 +370,7 @@ def test_events_a_partner_lost_are_sent_again_from_the_gap_it_reports(net: Net) 
     assert delivery(retail, contractor)[0].failures == 0
 
 
+@pytest.mark.timeout(300)
 def test_a_backlog_larger_than_one_message_is_sent_in_several(net: Net) -> None:
     retail = net["retail"]
     link = hand_off(retail, net["contractor"])
@@ -374,7 +382,7 @@ def test_a_backlog_larger_than_one_message_is_sent_in_several(net: Net) -> None:
 
     contractor = net.restart("contractor")
 
-    wait_for("the backlog", lambda: delivered(retail), timeout=90)
+    wait_for("the backlog", lambda: delivered(retail), timeout=240)
     assert comments(contractor, link) == said
     assert_same_log(retail, contractor, link)
 
@@ -498,6 +506,34 @@ def proxies() -> Iterator[list["Proxy"]]:
         proxy.stop()
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("backend", "seed"), [(b, s) for b in BACKENDS for s in (1, 2)])
+def test_through_a_proxy_that_drops_delays_and_cuts_every_event_arrives_once_in_order(
+    launch: Launch, proxies: list[Proxy], backend: str, seed: int
+) -> None:
+    lossy = launch(backend, PAIR)
+    retail, contractor = lossy["retail"], lossy["contractor"]
+    proxies += [Proxy(contractor.endpoint, seed), Proxy(retail.endpoint, -seed)]
+    pair(retail, contractor, via=(proxies[0].endpoint, proxies[1].endpoint))
+    rng = random.Random(seed)
+    links = [hand_off(retail, contractor)]
+    for step in range(60):
+        choice, link = rng.random(), rng.choice(links)
+        if choice < 0.1:
+            links.append(hand_off(retail, contractor))
+        elif choice < 0.55:
+            say(retail, link, f"retail {step} " + "r" * rng.randrange(3000))
+        elif state(contractor, link) is not None:
+            say(contractor, link, f"contractor {step} " + "c" * rng.randrange(3000))
+        if step % 10 == 0:
+            tick(lossy.clock, [retail, contractor], BACKOFF_CAP)
+    lossy.settle(timeout=240)
+
+    assert sum(proxy.cuts for proxy in proxies) > 0, "the proxies cut no connection"
+    for link in links:
+        assert_same_log(retail, contractor, link)
+
+
 def test_a_node_stopped_mid_call_gives_back_its_lease_to_the_next_process(
     launch: Launch, proxies: list[Proxy]
 ) -> None:
@@ -579,6 +615,33 @@ def test_a_node_takes_events_from_two_partners_while_its_engineers_change_the_sa
     for name, handed in links.items():
         for link in handed:
             assert_same_log(three[name], contractor, link)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_same_batch_in_racing_calls_is_applied_once_with_one_receipt_per_event(
+    launch: Launch, tmp_path: Path, backend: str
+) -> None:
+    alone = launch(backend, {"contractor": "CON"})
+    contractor = alone["contractor"]
+    client = make_identity(tmp_path / "client", "client-node", alone.clock)
+    contractor.exchange.add_partner(invite_of(client), PartnerRole.CLIENT, Terms())
+    notes = [f"c{n}" for n in range(20)]
+    batch = chain(
+        client,
+        "r" * 32,
+        contractor.node_id,
+        [("offer", offer("Racing", "CLI-1")), *[("comment", comment(n)) for n in notes]],
+    )
+    wires = [Wire(contractor) for _ in range(4)]
+    answers: list[list[pb.Result]] = []
+    at_once(lambda wire: answers.append(wire.deliver(*batch)), [(wire,) for wire in wires])
+    for wire in wires:
+        wire.close()
+
+    assert [[status(r) for r in answer] for answer in answers] == [["OK"] * len(batch)] * 4
+    receipts = {tuple(r.receipt.SerializeToString() for r in answer) for answer in answers}
+    assert len(receipts) == 1
+    assert comments(contractor, "r" * 32) == notes
 
 
 @pytest.fixture(scope="module")
