@@ -434,6 +434,7 @@ def test_pull_gives_a_partner_only_what_was_sent_to_it(trio: Net) -> None:
             pull_request(trio.other.identity, trio.contractor.node_id, {trio.link: 0})
         )
         refusals = []
+        before = snapshot(trio.contractor)
         for request in (
             pull_request(trio.stranger, trio.contractor.node_id, {trio.link: 0}),
             pull_request(trio.retail.identity, trio.other.node_id, {trio.link: 0}),
@@ -447,6 +448,7 @@ def test_pull_gives_a_partner_only_what_was_sent_to_it(trio: Net) -> None:
             with pytest.raises(grpc.RpcError) as refused:
                 wire.pull(request)
             refusals.append((refused.value.code().name, refused.value.details()))
+        assert snapshot(trio.contractor) == before
     finally:
         wire.close()
 
