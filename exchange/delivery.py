@@ -2,13 +2,20 @@
 
 Per partner, one process at a time (a lease in the database, so several
 processes of one node over PostgreSQL send each event once): read the oldest
-events waiting, send them in one call, check each receipt (signed by the partner,
-naming our event's digest) and store it. A call that fails is retried a few times
-at once (tenacity); then the partner backs off, the delay doubling up to
-`BACKOFF_CAP`, kept in the database and reset by any message from that partner.
-A refused event stays in the outbox with the reason; a gap the partner reports
-puts our events from the sequence it expects back in the outbox. After each
-round, a partner unreachable too long gets an alert ticket (exchange/alerts.py).
+events waiting, send as many as fit in one call, check each receipt (signed by
+the partner, naming our event's digest) and store it, and go on while events
+wait. A call that fails is retried a few times at once (tenacity); then the
+partner backs off, the delay doubling up to `BACKOFF_CAP`, kept in the database
+and reset by any message from that partner, and the failed channel is dropped so
+the next attempt connects afresh. A refused event stays in the outbox with the
+reason, and the partner backs off; a gap the partner reports puts our events from
+the sequence it expects back in the outbox, sent again at once. After each round,
+a partner unreachable too long gets an alert ticket (exchange/alerts.py).
+
+On start the worker pulls from each active partner what it sent while this node
+was away, and applies it. Being pulled is a message too: the partner stops
+backing off from us and delivers its backlog at once, with no need for new
+traffic (while it backs off it only looks again when the delay ends).
 """
 
 import asyncio
@@ -24,7 +31,7 @@ from hdx.exchange.v1 import exchange_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from exchange.alerts import OutageAlerts
-from exchange.envelope import Refused, opened
+from exchange.envelope import Refused, fitting, opened
 from exchange.service import ExchangeService
 from node.domain.partner import LoggedEvent, Partner, PartnerState
 from node.store.tx import Tx
@@ -40,6 +47,8 @@ BACKOFF_CAP = timedelta(minutes=5)
 LEASE = timedelta(seconds=60)
 IDLE_S = 60.0
 """The longest the worker sleeps, so it notices what other processes of the node wrote."""
+AFTER_ERROR_S = 1.0
+"""How long the worker waits after a round failed (its database away) before the next."""
 TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
 )
@@ -83,22 +92,50 @@ class Courier:
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
-        """Delivers until cancelled."""
+        """Catches up with every partner, then delivers until cancelled. A round that fails
+        (the database away) is tried again after `AFTER_ERROR_S`: the worker outlives it."""
         try:
+            caught_up = False
             while True:
                 self._wake.clear()
-                next_at = await self.round()
-                if self.alerts is not None:
-                    alert_at = self.alerts.check()
-                    next_at = min(filter(None, (next_at, alert_at)), default=None)
                 delay = IDLE_S
-                if next_at is not None:
-                    delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
+                try:
+                    if not caught_up:
+                        await self.catch_up_all()
+                        caught_up = True
+                    next_at = await self.round()
+                    if self.alerts is not None:
+                        alert_at = self.alerts.check()
+                        next_at = min(filter(None, (next_at, alert_at)), default=None)
+                except Exception:
+                    log.exception("delivery round failed; trying again")
+                    delay = AFTER_ERROR_S
+                else:
+                    if next_at is not None:
+                        wait_s = (next_at - self.clock.now()).total_seconds()
+                        delay = min(delay, max(wait_s, 0.0))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
         finally:
+            self._give_back()
             for _partner, channel in self._channels.values():
                 await channel.close(None)
+
+    def _give_back(self) -> None:
+        """Ends this worker's leases as it stops (mid-call, perhaps), so that the next
+        process need not wait them out. A process killed cannot: the next one delivers to
+        those partners once the lease ends (LEASE after it was taken)."""
+        try:
+            with self.db.write() as tx:
+                tx.links.release_all(self.owner)
+        except Exception:
+            log.exception("could not give back the delivery leases of %s", self.owner)
+
+    async def catch_up_all(self) -> None:
+        """Catches up with every active partner at once (one slow to answer delays none)."""
+        with self.db.read() as tx:
+            partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
+        await asyncio.gather(*(self.catch_up(partner) for partner in partners))
 
     async def round(self) -> datetime | None:
         """Delivers to every partner due now; returns when the next backoff ends, if any."""
@@ -109,7 +146,7 @@ class Courier:
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
-                while await self.deliver(partner) == BATCH:
+                while await self.deliver(partner):
                     pass
         due = self._backoffs(partners)  # with those a failure just now set
         return min((at for at in due.values() if at is not None and at > now), default=None)
@@ -119,25 +156,45 @@ class Courier:
         with self.db.read() as tx:
             return {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
 
-    async def deliver(self, partner: Partner) -> int:
-        """Sends one batch of partner's outbox; returns how many events it sent."""
+    async def catch_up(self, partner: Partner) -> None:
+        """Pulls from partner what it sent us that we have not taken, and applies it, until
+        it has nothing more. An answer shows the partner is up: our backoff from it (kept
+        from before we stopped) ends. An unreachable partner is left to the delivery rounds."""
+        stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
+        more = True
+        try:
+            while more:
+                more = False
+                for request in self.exchange.pull_requests(partner.node_id):
+                    answer = await stub.Pull(request, timeout=CALL_TIMEOUT_S)
+                    self.exchange.reached(partner.node_id)
+                    if answer.events:
+                        events = list(answer.events)
+                        results = await asyncio.to_thread(self.exchange.receive, events)
+                        more = more or all(result.code == 0 for result in results)
+        except grpc.aio.AioRpcError as error:
+            log.info("could not pull from %s: %s", partner.node_id, error.code().name)
+            await self._drop_channel(partner)
+
+    async def deliver(self, partner: Partner) -> bool:
+        """Sends the oldest events of partner's outbox that fit in one call; whether to go on
+        at once (they were all taken, or a gap asks for ours again)."""
         now = self.clock.now()
         with self.db.write() as tx:
             if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
-                return 0
+                return False
             events = tx.links.outbox(partner.node_id, BATCH)
-            if not events:  # nothing to send: another process (or the next life) may claim
+            if not events:
                 tx.links.release(partner.node_id, self.owner)
-        if not events:
-            return 0
+                return False
+        events = events[: fitting([event.envelope for event in events])]
         try:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
-            await self._forget_channel(partner)
             self._failed(partner, f"{error.code().name}: {error.details()}")
-            return 0
-        self._settle(partner, events, response)
-        return len(events)
+            await self._drop_channel(partner)
+            return False
+        return self._settle(partner, events, response)
 
     async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
         stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
@@ -160,20 +217,28 @@ class Courier:
         self._channels[partner.node_id] = (partner, channel)
         return channel
 
-    async def _forget_channel(self, partner: Partner) -> None:
-        """Closes the channel a call to partner failed on: the next call connects afresh,
-        when our backoff says, instead of waiting out gRPC's own reconnect backoff."""
+    async def _drop_channel(self, partner: Partner) -> None:
+        """Closes the channel to partner after a failed call: gRPC would make the next call
+        on it wait out its own reconnect backoff (up to minutes) after the partner is back."""
         known = self._channels.pop(partner.node_id, None)
         if known is not None:
             await known[1].close(None)
 
     def _settle(
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse
-    ) -> None:
-        """Stores the receipts; notes refusals; puts back what a gap asks for."""
+    ) -> bool:
+        """Stores the receipts; notes refusals; puts back what a gap asks for. Whether to
+        go on at once: nothing was refused."""
         now = self.clock.now()
         stalled: set[str] = set()
-        refused = False
+        refused = len(response.results) != len(events)
+        if refused:
+            log.warning(
+                "%s answered %d events with %d results",
+                partner.node_id,
+                len(events),
+                len(response.results),
+            )
         with self.db.write() as tx:
             for event, result in zip(events, response.results, strict=False):
                 if event.link in stalled:
@@ -189,10 +254,10 @@ class Courier:
                         tx.links.delivered(event.id, receipt, received_at)
                         continue
                 stalled.add(event.link)
-                refused = True
                 if result.expected_seq and result.expected_seq < event.seq:
                     tx.links.resend_from(event.link, result.expected_seq)
                 else:
+                    refused = True
                     tx.links.refused(event.id, why)
                     log.warning("%s refused event %d: %s", partner.node_id, event.seq, why)
             failures = tx.links.delivery(partner.node_id).failures + 1 if refused else 0
@@ -204,6 +269,7 @@ class Courier:
                 last_error="refused: see the outbox" if refused else "",
             )
             tx.links.release(partner.node_id, self.owner)
+        return not refused
 
     def _check(
         self, tx: Tx, partner: Partner, event: LoggedEvent, receipt: pb.Envelope

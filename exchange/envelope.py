@@ -6,7 +6,7 @@ verifies the signature over the bytes before it parses them.
 """
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -19,6 +19,10 @@ from exchange.identity import Identity, verify
 M = TypeVar("M", bound=Message)
 MAX_BODY_BYTES = 256 * 1024
 """The largest event body accepted (an attachment included)."""
+MAX_MESSAGE_BYTES = 64 * MAX_BODY_BYTES
+"""The largest gRPC message either side of a call takes: a batch of envelopes."""
+_FIELD_BYTES = 16
+"""What a repeated envelope costs in a message beside its own bytes (tag and length), at most."""
 
 
 class Refused(Exception):
@@ -43,6 +47,17 @@ def seal(identity: Identity, body: Message) -> pb.Envelope:
     """body serialised once and signed with the node's current key."""
     data = body.SerializeToString(deterministic=True)
     return pb.Envelope(body=data, signature=identity.sign(data), key_id=identity.key_id)
+
+
+def fitting(envelopes: Sequence[bytes]) -> int:
+    """How many of the serialised envelopes, from the first, fit in one message (at least
+    one: an envelope of a body within MAX_BODY_BYTES always does)."""
+    total = 0
+    for count, envelope in enumerate(envelopes):
+        total += len(envelope) + _FIELD_BYTES
+        if total > MAX_MESSAGE_BYTES:
+            return max(count, 1)
+    return len(envelopes)
 
 
 def timestamp(at: datetime) -> Timestamp:

@@ -13,15 +13,12 @@ import grpc
 from hdx.exchange.v1 import exchange_pb2 as pb
 from hdx.exchange.v1 import exchange_pb2_grpc
 
-from exchange.envelope import MAX_BODY_BYTES, Refused, opened
+from exchange.envelope import MAX_MESSAGE_BYTES, Refused
 from exchange.identity import TLS_NAME
 from exchange.service import ExchangeService
 from node.domain.errors import InvalidArgument
-from node.domain.partner import Partner, PartnerState
+from node.domain.partner import Partner
 
-MAX_MESSAGE_BYTES = 64 * MAX_BODY_BYTES
-"""A batch: many events, each at most MAX_BODY_BYTES."""
-PULL_LIMIT = 1000
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -40,23 +37,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
     async def Pull(self, request: pb.Envelope, context: Context) -> pb.DeliverRequest:
         loop = asyncio.get_running_loop()
         try:
-            events = await loop.run_in_executor(self.executor, self._pull, request)
+            events = await loop.run_in_executor(self.executor, self.exchange.pulled, request)
         except Refused as refusal:
             await context.abort(grpc.StatusCode[refusal.code], str(refusal))
         return pb.DeliverRequest(events=events)
-
-    def _pull(self, request: pb.Envelope) -> list[pb.Envelope]:
-        exchange = self.exchange
-        with exchange.db.read() as tx:
-            signer, body = opened(request, tx.links.key, pb.PullBody)
-            partner = tx.links.partner(signer)
-            if partner is None or partner.state is not PartnerState.ACTIVE:
-                raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")
-            if body.destination != exchange.identity.node_id:
-                raise Refused("PERMISSION_DENIED", f"destination: {body.destination!r}")
-            after = {cursor.link or f"~{signer}": cursor.seq for cursor in body.after}
-            sent = tx.links.sent_after(signer, after, PULL_LIMIT)
-        return [pb.Envelope.FromString(event.envelope) for event in sent]
 
 
 async def start_exchange_server(

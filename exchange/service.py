@@ -31,7 +31,7 @@ import grpc
 from google.protobuf.message import Message
 from hdx.exchange.v1 import exchange_pb2 as pb
 
-from exchange.envelope import Refused, deadlines_of, digest, opened, seal, timestamp
+from exchange.envelope import Refused, deadlines_of, digest, fitting, opened, seal, timestamp
 from exchange.identity import Identity, fingerprint, key_id
 from exchange.verdict import earliest
 from node.api.servicer import STATUS
@@ -99,7 +99,6 @@ our engineer (in progress), who resolves for the store."""
 SENT_BY = {
     Side.ORIGIN: frozenset(
         {
-            "offer",
             "comment",
             "attachment",
             "pause",
@@ -114,12 +113,20 @@ SENT_BY = {
         {"accept", "reject", "status", "comment", "attachment", "pause", "resume", "resolved"}
     ),
 }
-"""What each side of a link may send."""
+"""What each side of a link may send on it. An offer is not among them: it only opens a link
+(seq 1 of a new link, from a client)."""
 CLOSED_LINKS = frozenset({LinkState.REJECTED, LinkState.RECALLED, LinkState.CLOSED})
 RECEIVE_CHUNK = 100
 """Events applied per transaction: fewer commits, and the writers of the API wait at most
 for this many."""
 CONTROL_PREFIX = "~"
+"""Starts the id of a partner's control link (ours, never one sent on the wire)."""
+LINK_ID_MAX = 40
+"""The longest link id (the links table's column)."""
+PULL_CURSORS = 1000
+"""Links per pull request (a request's body stays well within MAX_BODY_BYTES)."""
+PULL_LIMIT = 1000
+"""Events per answer to a pull, at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,20 +522,18 @@ class ExchangeService:
     def _receive(self, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Envelope:
         with self.db.read() as tx:
             signer, body = opened(envelope, tx.links.key, pb.Body)
-        me = self.identity.node_id
-        if signer == me:
+        if signer == self.identity.node_id:
             raise Refused("PERMISSION_DENIED", "key_id: signed by this node itself")
-        if body.sender != signer:
-            raise Refused("UNAUTHENTICATED", f"sender: {body.sender!r} did not sign this event")
-        if body.destination != me:
-            raise Refused(
-                "PERMISSION_DENIED", f"destination: addressed to {body.destination!r}, not {me!r}"
-            )
+        self._check_parties(signer, body.sender, body.destination, "event")
         kind = body.WhichOneof("event")
         if kind is None:
             raise Refused("INVALID_ARGUMENT", "event: none set")
         if not body.link and kind != "key":
             raise Refused("INVALID_ARGUMENT", "link: empty only for key announcements")
+        if body.link.startswith(CONTROL_PREFIX):
+            raise Refused("INVALID_ARGUMENT", f"link: may not start with {CONTROL_PREFIX!r}")
+        if len(body.link) > LINK_ID_MAX:
+            raise Refused("INVALID_ARGUMENT", f"link: at most {LINK_ID_MAX} characters")
         link_id = body.link or CONTROL_PREFIX + signer
         if link_id in stalled:
             raise Refused(
@@ -550,7 +555,7 @@ class ExchangeService:
             if partner is None or partner.state is not PartnerState.ACTIVE:
                 state = "unknown" if partner is None else partner.state.value
                 raise Refused("PERMISSION_DENIED", f"sender: partner {body.sender} is {state}")
-            link = self._link_for(tx, partner, link_id, body, now=now)
+            link, opened_now = self._link_for(tx, partner, link_id, body, now=now)
             body_digest = digest(envelope.body)
             if body.seq <= link.in_seq:
                 return _duplicate(tx, link, body.seq, body_digest)
@@ -566,9 +571,10 @@ class ExchangeService:
                     f"prev: does not chain to event {link.in_seq} on link {body.link}",
                 )
             sender_side = Side.ORIGIN if link.side is Side.PARTNER else Side.PARTNER
-            if body.link and kind not in SENT_BY[sender_side]:
+            if body.link and not opened_now and kind not in SENT_BY[sender_side]:
                 raise Refused(
-                    "PERMISSION_DENIED", f"event: a {sender_side.value} does not send {kind}"
+                    "PERMISSION_DENIED",
+                    f"event: the {sender_side} side of link {body.link} may not send {kind}",
                 )
             actor = Actor(partner.login, Role.SYSTEM)
             self._apply(tx, _Inbound(partner, link, body, kind, actor, now))
@@ -592,37 +598,69 @@ class ExchangeService:
                     )
                 ]
             )
-            tx.links.update_partner(
-                body.sender, last_heard_at=now, failures=0, retry_at=None, down_since=None
-            )
-            signer = body.sender
-            tx.after_commit(lambda: self.heard(signer))
+            self._heard_from(tx, body.sender, now)
             return receipt
+
+    def _check_parties(self, signer: str, sender: str, destination: str, what: str) -> None:
+        """Refuses a message whose sender is not its signer, or addressed to another node (a
+        message captured on its way there and replayed to us)."""
+        if sender != signer:
+            raise Refused("UNAUTHENTICATED", f"sender: {sender!r} did not sign this {what}")
+        me = self.identity.node_id
+        if destination != me:
+            raise Refused(
+                "PERMISSION_DENIED", f"destination: addressed to {destination!r}, not {me!r}"
+            )
+
+    def reached(self, partner: str) -> None:
+        """Notes that a call to partner was answered (a pull): it is up, see `_heard_from`."""
+        with self.db.write() as tx:
+            self._heard_from(tx, partner, self.clock.now())
+
+    def _heard_from(self, tx: Tx, partner: str, now: datetime) -> None:
+        """Notes a message from partner: it is up, so delivery to it stops backing off, and
+        the delivery worker is told once this commits."""
+        tx.links.update_partner(
+            partner, last_heard_at=now, failures=0, retry_at=None, down_since=None
+        )
+        tx.after_commit(lambda: self.heard(partner))
 
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
-    ) -> Link:
+    ) -> tuple[Link, bool]:
+        """The link an event of partner's is on, locked, and whether this event opens it.
+
+        A linked ticket is locked before its link, in the order every local change of the
+        ticket takes them (the ticket, then its links as it reports to partners): the other
+        order deadlocks on PostgreSQL when an engineer and a partner change it at once.
+        """
+        link = tx.links.link(link_id)
+        if link is not None and link.ticket_id is not None:
+            tx.ticket(link.ticket_id, for_update=True)
         link = tx.links.link(link_id, for_update=True)
         if link is not None:
             if link.partner != partner.node_id:
                 raise Refused(
                     "PERMISSION_DENIED", f"link: {partner.node_id} is not party to link {body.link}"
                 )
-            return link
+            return link, False
         if not body.link:
             link = Link.new(
                 link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.CONTROL, now=now
             )
         elif body.WhichOneof("event") == "offer" and body.seq == 1:
             if partner.role is not PartnerRole.CLIENT:
-                raise Refused("PERMISSION_DENIED", f"offer: {partner.node_id} is our contractor")
+                raise Refused(
+                    "PERMISSION_DENIED",
+                    f"offer: {partner.node_id} is our contractor, not our client",
+                )
             link = Link.new(
                 link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.OFFERED, now=now
             )
         else:
             raise Refused("NOT_FOUND", f"link: no link {body.link} with {partner.node_id}")
         tx.links.add_link(link)
-        return link
+        return link, True
 
     def _apply(self, tx: Tx, event: "_Inbound") -> None:
         body, kind, link = event.body, event.kind, event.link
@@ -720,6 +758,55 @@ class ExchangeService:
                 ),
             )
         self.tickets.record(tx, actor, ticket, history)
+
+    # -- catching up -------------------------------------------------------------
+
+    def pull_requests(self, partner_id: str) -> list[pb.Envelope]:
+        """Signed requests for what partner sent us that we have not taken: one cursor per
+        link with it that is still open on our side, and one for its control link, at most
+        PULL_CURSORS per request."""
+        with self.db.read() as tx:
+            links = [
+                link for link in tx.links.links_with(partner_id) if link.state not in CLOSED_LINKS
+            ]
+        cursors = [
+            pb.Cursor(link="" if link.ticket_id is None else link.id, seq=link.in_seq)
+            for link in links
+        ]
+        if not any(link.ticket_id is None for link in links):
+            cursors.append(pb.Cursor(link="", seq=0))
+        return [
+            seal(
+                self.identity,
+                pb.PullBody(
+                    sender=self.identity.node_id,
+                    destination=partner_id,
+                    at=timestamp(self.clock.now()),
+                    after=cursors[start : start + PULL_CURSORS],
+                ),
+            )
+            for start in range(0, len(cursors), PULL_CURSORS)
+        ]
+
+    def pulled(self, request: pb.Envelope) -> list[pb.Envelope]:
+        """What a partner's signed pull request asks for: our events to it on its cursors'
+        links after their sequence numbers, oldest first, as many as fit in one message.
+        A pull is a message from the partner: it is back, so we stop backing off.
+
+        Raises:
+            Refused: the request is not signed by an active partner, or not addressed to us.
+        """
+        now = self.clock.now()
+        with self.db.write() as tx:
+            signer, body = opened(request, tx.links.key, pb.PullBody)
+            self._check_parties(signer, body.sender, body.destination, "request")
+            partner = tx.links.partner(signer)
+            if partner is None or partner.state is not PartnerState.ACTIVE:
+                raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")
+            after = {cursor.link or CONTROL_PREFIX + signer: cursor.seq for cursor in body.after}
+            sent = [event.envelope for event in tx.links.sent_after(signer, after, PULL_LIMIT)]
+            self._heard_from(tx, signer, now)
+        return [pb.Envelope.FromString(envelope) for envelope in sent[: fitting(sent)]]
 
     # -- partners ----------------------------------------------------------------
 

@@ -138,6 +138,15 @@ class Links:
             .values(lease_owner="", lease_until=None)
         )
 
+    def release_all(self, owner: str) -> None:
+        """Ends every lease owner holds (a process stopping)."""
+        p = s.partners.c
+        self.conn.execute(
+            update(s.partners)
+            .where(p.lease_owner == owner)
+            .values(lease_owner="", lease_until=None)
+        )
+
     # -- links -------------------------------------------------------------------
 
     def add_link(self, link: Link) -> None:
@@ -183,6 +192,11 @@ class Links:
             TicketLink(row[0], row[1], Side(row[2]), LinkState(row[3]), row[4], row[5])
             for row in self.conn.execute(query)
         ]
+
+    def links_with(self, partner: str) -> list[Link]:
+        """Every link with partner (its control link included), oldest first."""
+        query = select(s.links).where(s.links.c.partner == partner).order_by(s.links.c.created_at)
+        return [_link(r) for r in self.conn.execute(query)]
 
     def save_link(self, link: Link) -> None:
         self.conn.execute(
