@@ -19,6 +19,7 @@ Internal comments never cross.
 """
 
 import base64
+import dataclasses
 import json
 import logging
 import uuid
@@ -189,12 +190,28 @@ class Handed:
     resolve_by: datetime | None
 
 
+@dataclass
+class _Batch:
+    """What receiving one call's events keeps from event to event.
+
+    Attributes:
+        stalled: links an event was refused on, with the sequence number expected there.
+        heard: partners an event of this chunk came from (noted once per chunk).
+        partners: the senders of this chunk as read (and on PostgreSQL locked) in it.
+    """
+
+    stalled: dict[str, int] = dataclasses.field(default_factory=dict)
+    heard: set[str] = dataclasses.field(default_factory=set)
+    partners: dict[str, Partner | None] = dataclasses.field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class _Inbound:
     """An event from a partner, verified, being applied."""
 
     partner: Partner
     link: Link
+    ticket: Ticket | None
     body: pb.Body
     kind: str
     actor: Actor
@@ -253,6 +270,7 @@ class ExchangeService:
         self.clock = tickets.clock
         self.workflow = tickets.workflow
         self.identity = identity
+        self._keys: dict[str, tuple[str, bytes]] = {}
         self.outbox_ready: Callable[[str], None] = _ignore
         """Told after commit of the partner an event was written for."""
         self.heard: Callable[[str], None] = _ignore
@@ -393,13 +411,14 @@ class ExchangeService:
 
     def _report(self, tx: Tx, actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
         """Writes to the outbox what the partners linked to ticket should know of changes."""
-        links = [link for link in tx.links.links_of(ticket.id) if link.state not in CLOSED_LINKS]
-        if not links:
-            return
-        for link in links:
+        for link in tx.links.links_of(ticket.id):
+            # what a partner itself changed is never echoed back to it (its user's login
+            # is its node id)
+            if link.state in CLOSED_LINKS or link.partner == actor.login:
+                continue
             partner = tx.links.partner(link.partner)
-            if partner is None or partner.login == actor.login:
-                continue  # what the partner itself changed is never echoed back to it
+            if partner is None:
+                continue
             for change in changes:
                 for field, message in self._events_of(
                     tx, link, partner, ticket, actor=actor, change=change
@@ -493,18 +512,22 @@ class ExchangeService:
             Unavailable: the database failed; no result stands (the sender sends again).
         """
         results: list[pb.Result] = []
-        stalled: dict[str, int] = {}
+        batch = _Batch()
         for start in range(0, len(envelopes), RECEIVE_CHUNK):
             with self.db.write() as tx:
-                for envelope in envelopes[start : start + RECEIVE_CHUNK]:
-                    results.append(self._result(tx, envelope, stalled))
+                chunk = envelopes[start : start + RECEIVE_CHUNK]
+                results += [self._result(tx, envelope, batch) for envelope in chunk]
+                for sender in batch.heard:
+                    self._heard_from(tx, sender, self.clock.now())
+                batch.heard.clear()
+                batch.partners.clear()
         return results
 
-    def _result(self, tx: Tx, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Result:
+    def _result(self, tx: Tx, envelope: pb.Envelope, batch: "_Batch") -> pb.Result:
         """The receipt of one event applied in a savepoint of tx, or why it is refused."""
         try:
             with tx.savepoint():
-                return pb.Result(receipt=self._receive(envelope, stalled))
+                return pb.Result(receipt=self._receive(envelope, batch))
         except Refused as refusal:
             return pb.Result(
                 code=_code(refusal.code), message=str(refusal), expected_seq=refusal.expected_seq
@@ -519,9 +542,9 @@ class ExchangeService:
             internal = grpc.StatusCode.INTERNAL.value[0]
             return pb.Result(code=internal, message="internal error; see the log")
 
-    def _receive(self, envelope: pb.Envelope, stalled: dict[str, int]) -> pb.Envelope:
+    def _receive(self, envelope: pb.Envelope, batch: "_Batch") -> pb.Envelope:
         with self.db.read() as tx:
-            signer, body = opened(envelope, tx.links.key, pb.Body)
+            signer, body = opened(envelope, self._key(tx), pb.Body)
         if signer == self.identity.node_id:
             raise Refused("PERMISSION_DENIED", "key_id: signed by this node itself")
         self._check_parties(signer, body.sender, body.destination, "event")
@@ -535,6 +558,7 @@ class ExchangeService:
         if len(body.link) > LINK_ID_MAX:
             raise Refused("INVALID_ARGUMENT", f"link: at most {LINK_ID_MAX} characters")
         link_id = body.link or CONTROL_PREFIX + signer
+        stalled = batch.stalled
         if link_id in stalled:
             raise Refused(
                 "FAILED_PRECONDITION",
@@ -542,20 +566,28 @@ class ExchangeService:
                 stalled[link_id],
             )
         try:
-            return self._take(envelope, body, kind, link_id)
+            receipt = self._take(envelope, body, kind, link_id, batch)
         except Exception as error:
             stalled[link_id] = getattr(error, "expected_seq", 0) or body.seq
             raise
+        batch.heard.add(signer)
+        return receipt
 
-    def _take(self, envelope: pb.Envelope, body: pb.Body, kind: str, link_id: str) -> pb.Envelope:
+    def _take(
+        self, envelope: pb.Envelope, body: pb.Body, kind: str, link_id: str, batch: "_Batch"
+    ) -> pb.Envelope:
         """Checks an event against its link and applies it with its receipt, in one transaction."""
         now = self.clock.now()
         with self.db.write() as tx:
-            partner = tx.links.partner(body.sender, for_update=True)
+            partner = batch.partners.get(body.sender)
+            if partner is None:
+                partner = batch.partners[body.sender] = tx.links.partner(
+                    body.sender, for_update=True
+                )
             if partner is None or partner.state is not PartnerState.ACTIVE:
                 state = "unknown" if partner is None else partner.state.value
                 raise Refused("PERMISSION_DENIED", f"sender: partner {body.sender} is {state}")
-            link, opened_now = self._link_for(tx, partner, link_id, body, now=now)
+            link, ticket, opened_now = self._link_for(tx, partner, link_id, body, now=now)
             body_digest = digest(envelope.body)
             if body.seq <= link.in_seq:
                 return _duplicate(tx, link, body.seq, body_digest)
@@ -577,7 +609,7 @@ class ExchangeService:
                     f"event: the {sender_side} side of link {body.link} may not send {kind}",
                 )
             actor = Actor(partner.login, Role.SYSTEM)
-            self._apply(tx, _Inbound(partner, link, body, kind, actor, now))
+            self._apply(tx, _Inbound(partner, link, ticket, body, kind, actor, now))
             link.in_seq, link.in_digest = body.seq, body_digest
             tx.links.save_link(link)
             receipt = seal(
@@ -598,8 +630,20 @@ class ExchangeService:
                     )
                 ]
             )
-            self._heard_from(tx, body.sender, now)
             return receipt
+
+    def _key(self, tx: Tx) -> Callable[[str], tuple[str, bytes] | None]:
+        """Looks keys up in tx, remembering those found: a key id names one key for good."""
+
+        def key(kid: str) -> tuple[str, bytes] | None:
+            found = self._keys.get(kid)
+            if found is None:
+                found = tx.links.key(kid)
+                if found is not None:
+                    self._keys[kid] = found
+            return found
+
+        return key
 
     def _check_parties(self, signer: str, sender: str, destination: str, what: str) -> None:
         """Refuses a message whose sender is not its signer, or addressed to another node (a
@@ -627,23 +671,27 @@ class ExchangeService:
 
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
-    ) -> tuple[Link, bool]:
-        """The link an event of partner's is on, locked, and whether this event opens it.
+    ) -> tuple[Link, Ticket | None, bool]:
+        """The link an event of partner's is on and its ticket, both locked, and whether
+        this event opens the link.
 
         A linked ticket is locked before its link, in the order every local change of the
         ticket takes them (the ticket, then its links as it reports to partners): the other
-        order deadlocks on PostgreSQL when an engineer and a partner change it at once.
+        order deadlocks on PostgreSQL when an engineer and a partner change it at once. (On
+        SQLite the write transaction holds the whole database already.)
         """
         link = tx.links.link(link_id)
+        ticket = None
         if link is not None and link.ticket_id is not None:
-            tx.ticket(link.ticket_id, for_update=True)
-        link = tx.links.link(link_id, for_update=True)
+            ticket = tx.ticket(link.ticket_id, for_update=True)
+            if tx.locks_rows:
+                link = tx.links.link(link_id, for_update=True)
         if link is not None:
             if link.partner != partner.node_id:
                 raise Refused(
                     "PERMISSION_DENIED", f"link: {partner.node_id} is not party to link {body.link}"
                 )
-            return link, False
+            return link, ticket, False
         if not body.link:
             link = Link.new(
                 link_id, partner.node_id, None, side=Side.PARTNER, state=LinkState.CONTROL, now=now
@@ -660,7 +708,7 @@ class ExchangeService:
         else:
             raise Refused("NOT_FOUND", f"link: no link {body.link} with {partner.node_id}")
         tx.links.add_link(link)
-        return link, True
+        return link, None, True
 
     def _apply(self, tx: Tx, event: "_Inbound") -> None:
         body, kind, link = event.body, event.kind, event.link
@@ -675,9 +723,8 @@ class ExchangeService:
         if kind == "offer":
             self._take_offer(tx, event)
             return
-        assert link.ticket_id is not None
-        ticket = tx.ticket(link.ticket_id, for_update=True)
-        assert ticket is not None
+        ticket = event.ticket
+        assert ticket is not None, "an event on a ticket's link finds the ticket locked"
         if kind == "comment":
             self.tickets.remark(tx, event.actor, ticket, body.comment.body, Visibility.PUBLIC)
             return

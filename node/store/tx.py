@@ -210,6 +210,12 @@ class Tx:
         """The exchange's partners, links and signed log, in this transaction."""
         return Links(self)
 
+    @property
+    def locks_rows(self) -> bool:
+        """Whether `for_update` reads lock rows (PostgreSQL); on SQLite a write transaction
+        holds the whole database from its start."""
+        return self.conn.dialect.name != "sqlite"
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A transaction within this one: what the block wrote is undone if it raises, and
