@@ -1,12 +1,14 @@
 """Two nodes over the exchange, each with its own database, over TLS on loopback: a retail
 node hands a stop-trade ticket to its contractor and both follow it to the end."""
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from exchange.delivery import LEASE
 from node.domain.partner import LinkState
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
@@ -77,3 +79,23 @@ def test_a_hand_off_is_accepted_worked_resolved_and_confirmed_end_to_end(
         "comment",
         "resolved",
     ]
+
+
+def test_a_lease_left_by_a_killed_process_holds_delivery_up_only_until_it_ends(
+    nodes: tuple[ChainNode, ChainNode, FakeClock],
+) -> None:
+    retail, contractor, clock = nodes
+    r = retail.desk
+    key = r.tickets.create(r.actor("anna"), TicketDraft(category="pos-down", title="POS dead")).key
+    r.tickets.transition(r.actor("ivan"), key, "start", "")
+    retail.exchange.hand_off(r.actor("ivan"), key, contractor.node_id)
+    wait_for("the accept", lambda: link_state(retail, key) is LinkState.ACCEPTED)
+    with r.db.write() as tx:  # a process of the node claimed the partner, then was killed
+        assert tx.links.claim(contractor.node_id, "killed", clock.now(), clock.now() + LEASE)
+
+    r.tickets.comment(r.actor("ivan"), key, "still there?", Visibility.PUBLIC)
+    time.sleep(0.5)
+    assert not delivered(retail), "sent while another process held the lease"
+    clock.advance(LEASE)
+
+    wait_for("the comment after the lease", lambda: delivered(retail), timeout=10)
