@@ -12,6 +12,8 @@ at once (tenacity); then the partner backs off, the delay doubling up to
 A refused event stays in the outbox with the reason; a gap the partner reports
 puts our events from the sequence it expects back in the outbox. After each
 round, a partner unreachable too long gets an alert ticket (exchange/alerts.py).
+A round the database fails (a PostgreSQL restart) is tried again a second later:
+what it sent without storing the receipts is sent again and gets the same receipts.
 """
 
 import asyncio
@@ -46,6 +48,8 @@ LEASE = timedelta(seconds=5)
 its call is under way)."""
 IDLE_S = 60.0
 """The longest the worker sleeps, so it notices what other processes of the node wrote."""
+DATABASE_RETRY_S = 1.0
+"""How soon the worker tries again after the database failed it."""
 TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
 )
@@ -93,10 +97,14 @@ class Courier:
         try:
             while True:
                 self._wake.clear()
-                next_at = await self.round()
-                if self.alerts is not None:
-                    alert_at = self.alerts.check()
-                    next_at = min(filter(None, (next_at, alert_at)), default=None)
+                try:
+                    next_at = await self.round()
+                    if self.alerts is not None:
+                        alert_at = self.alerts.check()
+                        next_at = min(filter(None, (next_at, alert_at)), default=None)
+                except Unavailable as error:  # the database is away: try again once it is back
+                    log.warning("delivery paused for %s s: %s", DATABASE_RETRY_S, error)
+                    next_at = self.clock.now() + timedelta(seconds=DATABASE_RETRY_S)
                 delay = IDLE_S
                 if next_at is not None:
                     delay = min(delay, max((next_at - self.clock.now()).total_seconds(), 0.0))
