@@ -587,6 +587,12 @@ class ExchangeService:
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
     ) -> Link:
+        """The link an event is on, locked: its ticket first, in the order a change of ours
+        locks them (the ticket, then the link it writes an event on), lest the two wait
+        for each other."""
+        link = tx.links.link(link_id)
+        if link is not None and link.ticket_id is not None:
+            tx.ticket(link.ticket_id, for_update=True)
         link = tx.links.link(link_id, for_update=True)
         if link is not None:
             if link.partner != partner.node_id:
