@@ -12,6 +12,10 @@ reason, and the partner backs off; a gap the partner reports puts our events fro
 the sequence it expects back in the outbox, sent again at once. After each round,
 a partner unreachable too long gets an alert ticket (exchange/alerts.py).
 
+The lease is short and renewed while a call is under way, so a process killed
+holding it (kill -9, a pulled plug) keeps the next one, or a restart of itself,
+waiting for `LEASE` at most; a process finding the lease held wakes when it ends.
+
 On start the worker pulls from each active partner what it sent while this node
 was away, and applies it. Being pulled is a message too: the partner stops
 backing off from us and delivers its backlog at once, with no need for new
@@ -33,6 +37,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from exchange.alerts import OutageAlerts
 from exchange.envelope import Refused, fitting, opened
 from exchange.service import ExchangeService
+from node.domain.errors import Unavailable
 from node.domain.partner import LoggedEvent, Partner, PartnerState
 from node.store.tx import Tx
 
@@ -44,7 +49,9 @@ CALL_TIMEOUT_S = 60.0
 QUICK_RETRIES = 3
 BACKOFF_FIRST = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(minutes=5)
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=5)
+"""How long a process's claim on a partner lasts unless renewed (every third of it while
+its call is under way)."""
 IDLE_S = 60.0
 """The longest the worker sleeps, so it notices what other processes of the node wrote."""
 AFTER_ERROR_S = 1.0
@@ -107,6 +114,9 @@ class Courier:
                     if self.alerts is not None:
                         alert_at = self.alerts.check()
                         next_at = min(filter(None, (next_at, alert_at)), default=None)
+                except Unavailable as error:  # the database is away: try again once it is back
+                    log.warning("delivery paused for %s s: %s", AFTER_ERROR_S, error)
+                    delay = AFTER_ERROR_S
                 except Exception:
                     log.exception("delivery round failed; trying again")
                     delay = AFTER_ERROR_S
@@ -138,23 +148,31 @@ class Courier:
         await asyncio.gather(*(self.catch_up(partner) for partner in partners))
 
     async def round(self) -> datetime | None:
-        """Delivers to every partner due now; returns when the next backoff ends, if any."""
+        """Delivers to every partner due now; returns when the next one may be tried (its
+        backoff or another process's lease ends), if any."""
         with self.db.read() as tx:
             partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
-        due = self._backoffs(partners)
+        due = self._next_tries(partners)
         now = self.clock.now()
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
                 while await self.deliver(partner):
                     pass
-        due = self._backoffs(partners)  # with those a failure just now set
+        due = self._next_tries(partners)  # with those a failure just now set
         return min((at for at in due.values() if at is not None and at > now), default=None)
 
-    def _backoffs(self, partners: list[Partner]) -> dict[str, datetime | None]:
-        """When each partner's backoff ends (None: not backing off)."""
+    def _next_tries(self, partners: list[Partner]) -> dict[str, datetime | None]:
+        """When each partner may be tried next (None: now): when its backoff ends, or
+        the lease of another process on it, whichever is later."""
         with self.db.read() as tx:
-            return {p.node_id: tx.links.delivery(p.node_id).retry_at for p in partners}
+            states = {p.node_id: tx.links.delivery(p.node_id) for p in partners}
+        return {
+            node_id: _later(
+                state.retry_at, None if state.lease_owner == self.owner else state.lease_until
+            )
+            for node_id, state in states.items()
+        }
 
     async def catch_up(self, partner: Partner) -> None:
         """Pulls from partner what it sent us that we have not taken, and applies it, until
@@ -188,13 +206,24 @@ class Courier:
                 tx.links.release(partner.node_id, self.owner)
                 return False
         events = events[: fitting([event.envelope for event in events])]
+        renewing = asyncio.create_task(self._renew(partner))
         try:
             response = await self._call(partner, events)
         except grpc.aio.AioRpcError as error:
             self._failed(partner, f"{error.code().name}: {error.details()}")
             await self._drop_channel(partner)
             return False
+        finally:
+            renewing.cancel()
         return self._settle(partner, events, response)
+
+    async def _renew(self, partner: Partner) -> None:
+        """Extends our lease on partner every third of `LEASE`, until cancelled."""
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            now = self.clock.now()
+            with contextlib.suppress(Unavailable), self.db.write() as tx:
+                tx.links.claim(partner.node_id, self.owner, now, now + LEASE)
 
     async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
         stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
@@ -296,6 +325,11 @@ class Courier:
             )
             tx.links.release(partner.node_id, self.owner)
         log.info("%s unreachable (%d failures): %s", partner.node_id, failures, error)
+
+
+def _later(*instants: datetime | None) -> datetime | None:
+    """The latest of instants, None if none is set."""
+    return max((at for at in instants if at is not None), default=None)
 
 
 def _backoff(failures: int) -> timedelta:

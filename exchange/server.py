@@ -16,7 +16,7 @@ from hdx.exchange.v1 import exchange_pb2_grpc
 from exchange.envelope import MAX_MESSAGE_BYTES, Refused
 from exchange.identity import TLS_NAME
 from exchange.service import ExchangeService
-from node.domain.errors import InvalidArgument
+from node.domain.errors import InvalidArgument, Unavailable
 from node.domain.partner import Partner
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -29,9 +29,12 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
 
     async def Deliver(self, request: pb.DeliverRequest, context: Context) -> pb.DeliverResponse:
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(
-            self.executor, self.exchange.receive, list(request.events)
-        )
+        try:
+            results = await loop.run_in_executor(
+                self.executor, self.exchange.receive, list(request.events)
+            )
+        except Unavailable as error:  # nothing stands: the sender sends again
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         return pb.DeliverResponse(results=results)
 
     async def Pull(self, request: pb.Envelope, context: Context) -> pb.DeliverRequest:

@@ -91,6 +91,18 @@ def postgres() -> Iterator[PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the module's tests alone, since they stop and kill it."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL tests are switched off (HDX_TEST_DB)")
+    server = PostgresServer(durable=True).start()  # a crash keeps what was committed
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "hdx.db"

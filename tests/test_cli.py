@@ -7,19 +7,11 @@ HDX_* variables and the exit codes work in the program itself. The rest runs
 for an interpreter start on every command.
 """
 
-import io
 import json
-import os
-import queue
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,63 +20,26 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 from sqlalchemy import text
 
 from cli.config import load
-from cli.main import main
 from cli.wiring import open_node
 from tests.conftest import SERVE_ANY_PORT
 from tests.exchange_nodes import wait_for
+from tests.node_processes import (
+    EXCHANGE_BANNER,
+    NODE_ID,
+    STORES_TOML,
+    Result,
+    Server,
+    add,
+    hdx,
+    invite,
+    node_id,
+    ok,
+    run,
+)
 
-HDX = str(Path(sys.executable).with_name("hdx"))
 NAME = "corner-shops"
-STORES_TOML = """\
-[[stores]]
-code = "msk-001"
-name = "Bakery, Tverskaya 1"
-region = "Moscow"
-timezone = "Europe/Moscow"
-tier = "flagship"
-
-[[stores]]
-code = "vvo-002"
-name = "Pharmacy, Svetlanskaya 2"
-region = "Primorye"
-timezone = "Asia/Vladivostok"
-"""
 BANNER = re.compile(rf"hdx node '{NAME}' serving on 127\.0\.0\.1:(\d+)")
-EXCHANGE_BANNER = re.compile(r"hdx node '[^']*' exchange serving on 127\.0\.0\.1:(\d+)")
 TOKEN = re.compile(r"hdx_[A-Za-z0-9_-]{40,}")
-Result = subprocess.CompletedProcess[str]
-
-
-def environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """The test's environment without any HDX_ setting of the person running it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HDX_")}
-    return {**env, **extra}
-
-
-def hdx(*args: str, data_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
-    """Runs the `hdx` program."""
-    prefix = ["--data-dir", str(data_dir)] if data_dir else []
-    return subprocess.run(
-        [HDX, *prefix, *args],
-        capture_output=True,
-        text=True,
-        env=environment(env or {}),
-        timeout=60,
-        check=False,
-    )
-
-
-def run(*args: str) -> Result:
-    """Runs `hdx` in this process, as the program would."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def ok(result: Result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def one_error_line(result: Result) -> str:
@@ -95,80 +50,6 @@ def one_error_line(result: Result) -> str:
     assert lines[0].startswith("hdx: error: ")
     assert "Traceback" not in result.stderr
     return lines[0]
-
-
-class Server:
-    """`hdx serve` on any free loopback ports in a subprocess, with the two lines it prints
-    first: where the API listens, and where the exchange does.
-
-    Args:
-        banner: what the first line must match (its group 1 is the API port).
-        env: HDX_* settings of the server.
-    """
-
-    def __init__(
-        self,
-        data_dir: Path,
-        log: Path,
-        banner: re.Pattern[str] = BANNER,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.log_path = log
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env=environment(env or {}),
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-
-        def read_two() -> None:
-            for _ in range(2):
-                lines.put(stdout.readline())
-
-        threading.Thread(target=read_two, daemon=True).start()
-        api = self._line(lines, banner, "first")
-        self.banner, self.target = api.group(0), f"127.0.0.1:{api.group(1)}"
-        exchange = self._line(lines, EXCHANGE_BANNER, "second")
-        self.exchange_banner, self.exchange_target = (
-            exchange.group(0),
-            f"127.0.0.1:{exchange.group(1)}",
-        )
-
-    def _line(
-        self, lines: "queue.Queue[str]", pattern: re.Pattern[str], which: str
-    ) -> re.Match[str]:
-        """The next line the server printed, which must match pattern."""
-        try:
-            line = lines.get(timeout=30).rstrip("\n")
-        except queue.Empty:
-            self.stop()
-            pytest.fail(f"hdx serve printed no {which} line in 30 s: {self.log_path.read_text()}")
-        match = pattern.fullmatch(line)
-        if match is None:
-            self.stop()
-            pytest.fail(f"unexpected {which} line {line!r}: {self.log_path.read_text()}")
-        return match
-
-    def stop(self) -> int:
-        """Sends SIGTERM and returns the exit code (killing the server if it does not stop)."""
-        try:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-                raise
-        finally:
-            if self.process.stdout:
-                self.process.stdout.close()
-            self.log.close()
 
 
 @dataclass
@@ -218,7 +99,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         "anna": setup["token create anna"].strip(),
         "ivan": ok(run("--data-dir", str(data_dir), "token", "create", "ivan")).strip(),
     }
-    server = Server(data_dir, base / "serve.log")
+    server = Server(data_dir, base / "serve.log", BANNER)
     try:
         yield Node(data_dir, init, setup, tokens, server)
     finally:
@@ -481,16 +362,8 @@ def test_migrate_on_a_current_node_is_a_no_op(node: Node) -> None:
 
 # -- partner nodes -------------------------------------------------------------------------
 
-NODE_ID = re.compile(r"node id ([a-z0-9-]+), fingerprint ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})")
 UNREACHABLE = "127.0.0.1:1"
 """An endpoint nothing listens on."""
-
-
-def node_id(init: Result) -> str:
-    """The node id `hdx init` printed."""
-    match = NODE_ID.search(init.stdout)
-    assert match, init.stdout
-    return match.group(1)
 
 
 @dataclass
@@ -509,31 +382,6 @@ def stranger(base: Path, name: str) -> Stranger:
     invite_file = base / f"{name}.json"
     fingerprint = invite(data_dir, UNREACHABLE, invite_file)
     return Stranger(data_dir, node_id(Result([], 0, init, "")), invite_file, fingerprint)
-
-
-def invite(data_dir: Path, endpoint: str, into: Path) -> str:
-    """Writes the invite of data_dir's node to into; returns the fingerprint it printed."""
-    result = run("--data-dir", str(data_dir), "partner", "invite", "--endpoint", endpoint)
-    into.write_text(ok(result), encoding="utf-8")
-    match = re.fullmatch(r"fingerprint: (.+)", result.stderr.splitlines()[-1])
-    assert match, result.stderr
-    return match.group(1)
-
-
-def add(data_dir: Path, invite_file: Path, role: str, fingerprint: str, *options: str) -> Result:
-    """`hdx partner add` on data_dir's node, run in this process."""
-    return run(
-        "--data-dir",
-        str(data_dir),
-        "partner",
-        "add",
-        str(invite_file),
-        "--role",
-        role,
-        "--fingerprint",
-        fingerprint,
-        *options,
-    )
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """Two nodes over the exchange, each with its own database, over TLS on loopback: a retail
 node hands a stop-trade ticket to its contractor and both follow it to the end."""
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from exchange.delivery import LEASE
 from node.domain.partner import LinkState
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
@@ -77,3 +79,47 @@ def test_a_hand_off_is_accepted_worked_resolved_and_confirmed_end_to_end(
         "comment",
         "resolved",
     ]
+
+
+def test_an_event_on_a_ticket_being_changed_waits_for_the_change_instead_of_deadlocking(
+    nodes: tuple[ChainNode, ChainNode, FakeClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    retail, contractor, _ = nodes
+    r, c = retail.desk, contractor.desk
+    key = r.tickets.create(r.actor("anna"), TicketDraft(category="pos-down", title="POS dead")).key
+    r.tickets.transition(r.actor("ivan"), key, "start", "")
+    retail.exchange.hand_off(r.actor("ivan"), key, contractor.node_id)
+    wait_for("the accept", lambda: link_state(retail, key) is LinkState.ACCEPTED)
+    theirs, olga = remote_key(retail, key), c.actor("olga")
+
+    with c.db.write() as tx:  # olga's comment, under way: it holds the ticket
+        ticket = c.tickets.for_change(tx, olga, theirs)
+        r.tickets.comment(r.actor("ivan"), key, "is it fixed?", Visibility.PUBLIC)
+        time.sleep(0.5)  # the comment's event arrives and waits for the ticket
+        c.tickets.remark(tx, olga, ticket, "on my way", Visibility.PUBLIC)  # and its link
+
+    wait_for("every receipt", lambda: delivered(retail) and delivered(contractor))
+    for node, mine in ((retail, key), (contractor, theirs)):
+        comments = node.desk.tickets.comments(node.desk.actor("ivan"), mine)
+        assert sorted(comment.body for comment in comments) == ["is it fixed?", "on my way"]
+    assert not [r.message for r in caplog.records if "refused" in r.message]
+
+
+def test_a_lease_left_by_a_killed_process_holds_delivery_up_only_until_it_ends(
+    nodes: tuple[ChainNode, ChainNode, FakeClock],
+) -> None:
+    retail, contractor, clock = nodes
+    r = retail.desk
+    key = r.tickets.create(r.actor("anna"), TicketDraft(category="pos-down", title="POS dead")).key
+    r.tickets.transition(r.actor("ivan"), key, "start", "")
+    retail.exchange.hand_off(r.actor("ivan"), key, contractor.node_id)
+    wait_for("the accept", lambda: link_state(retail, key) is LinkState.ACCEPTED)
+    with r.db.write() as tx:  # a process of the node claimed the partner, then was killed
+        assert tx.links.claim(contractor.node_id, "killed", clock.now(), clock.now() + LEASE)
+
+    r.tickets.comment(r.actor("ivan"), key, "still there?", Visibility.PUBLIC)
+    time.sleep(0.5)
+    assert not delivered(retail), "sent while another process held the lease"
+    clock.advance(LEASE)
+
+    wait_for("the comment after the lease", lambda: delivered(retail), timeout=10)

@@ -25,7 +25,7 @@ from tests.exchange_nodes import (
     start_on_backend,
     wait_for,
 )
-from tests.test_cli import run
+from tests.node_processes import run
 
 
 @dataclass

@@ -3,17 +3,12 @@ going away and coming back while it serves.
 """
 
 import io
-import os
 import queue
 import random
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,56 +24,16 @@ from node.domain.ticket import TicketDraft, TicketQuery
 from node.store import migrate
 from node.store.database import Database
 from tests.conftest import (
-    BACKENDS,
     PREFIX,
-    SERVE_ANY_PORT,
     STORES,
     FakeClock,
     ServerThread,
     seed_desk,
 )
+from tests.node_processes import Server
 from tests.postgres import PostgresServer
 
-HDX = str(Path(sys.executable).with_name("hdx"))
-BANNER = re.compile(r"hdx node '.*' serving on 127\.0\.0\.1:(\d+)")
-
-
 # -- kill -9 of `hdx serve` while tickets are being filed -----------------------------------
-
-
-class Served:
-    """`hdx serve` in a subprocess."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.log = (data_dir / "serve.log").open("a")
-        self.process = subprocess.Popen(
-            [HDX, "--data-dir", str(data_dir), *SERVE_ANY_PORT],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("HDX_")},
-        )
-        stdout = self.process.stdout
-        assert stdout is not None
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            match = BANNER.fullmatch(lines.get(timeout=30).strip())
-        except queue.Empty:
-            match = None
-        if match is None:
-            self.kill()
-            pytest.fail(f"hdx serve did not start: {(data_dir / 'serve.log').read_text()}")
-        self.target = f"127.0.0.1:{match.group(1)}"
-
-    def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a pulled plug would."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=15)
-        if self.process.stdout:
-            self.process.stdout.close()
-        self.log.close()
 
 
 @dataclass
@@ -139,7 +94,7 @@ def test_a_killed_server_loses_no_acknowledged_ticket_and_files_none_twice(
 ) -> None:
     data_dir, token = node_dir
     rounds: list[Round] = []
-    server = Served(data_dir)
+    server = Server(data_dir, data_dir / "serve.log")
     try:
         for seed, kill_after in enumerate((2, 9, 23)):
             chance = random.Random(seed)
@@ -166,7 +121,7 @@ def test_a_killed_server_loses_no_acknowledged_ticket_and_files_none_twice(
             assert set(this.failures) == {"UNAVAILABLE"}, this.failures
             rounds.append(this)
 
-            server = Served(data_dir)
+            server = Server(data_dir, data_dir / "serve.log")
             check_round(server.target, token, this)
     finally:
         server.kill()
@@ -196,18 +151,6 @@ def test_a_killed_server_loses_no_acknowledged_ticket_and_files_none_twice(
 
 
 # -- PostgreSQL going away under a running node --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of these tests alone, since they stop and kill it."""
-    if "postgres" not in BACKENDS:
-        pytest.skip("PostgreSQL tests are switched off (HDX_TEST_DB)")
-    server = PostgresServer(durable=True).start()  # a crash keeps what was committed
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 def outage_error(call: Callable[[], object]) -> ApiError:

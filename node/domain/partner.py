@@ -157,6 +157,8 @@ class Delivery:
         failures: calls that failed in a row since the last success.
         retry_at: not before then (the backoff); None: now.
         down_since: unreachable since then; None while reachable.
+        lease_owner, lease_until: the process delivering to the partner, and until when
+            its lease lasts unless renewed; "" and None when none is.
     """
 
     failures: int
@@ -165,6 +167,8 @@ class Delivery:
     last_error: str
     last_heard_at: datetime | None
     alert_ticket_id: int | None
+    lease_owner: str
+    lease_until: datetime | None
 
 
 @dataclass(slots=True)

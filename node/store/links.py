@@ -111,6 +111,8 @@ class Links:
                 p.last_error,
                 p.last_heard_at,
                 p.alert_ticket_id,
+                p.lease_owner,
+                p.lease_until,
             ).where(p.node_id == node_id)
         ).one()
         return Delivery(*row)
