@@ -17,18 +17,14 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from cli import config as configuration
 from cli.main import main as hdx_main
 from node.store.database import Database
-
-T = TypeVar("T")
 
 SERVE = ["serve", "--listen", "127.0.0.1:0", "--exchange-listen", "127.0.0.1:0"]
 """`hdx serve` on loopback ports the system picks."""
@@ -36,33 +32,15 @@ START_TIMEOUT_S = 45.0
 STOP_TIMEOUT_S = 15.0
 WAIT_S = 20.0
 """How long the demo waits for something the nodes do by themselves."""
+POLL_S = 0.02
+"""How often it looks again meanwhile."""
 PORT = re.compile(r"hdx node '[^']*' (exchange )?serving on (\S+)")
 IDENTITY = re.compile(r"node id (\S+), fingerprint ([0-9a-f ]+)")
 ADMIN_TOKEN = re.compile(r"export HDX_TOKEN=(\S+)")
 
 
-POLL_S = 0.02
-"""How often a wait looks again."""
-
-
 class DemoFailed(Exception):
     """A node could not be set up or served, or did what the rules forbid, or not in time."""
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
-    """check's first truthy answer, looking every POLL_S.
-
-    Raises:
-        DemoFailed: none came within timeout_s.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(POLL_S)
 
 
 @dataclass(frozen=True, slots=True)

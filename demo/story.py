@@ -26,7 +26,7 @@ from demo.nodes import DemoFailed, Node
 from demo.wire import Wire, at
 from exchange.audit import Crossing
 from node.api.client import ApiError, HelpDeskClient, TicketView
-from node.domain.partner import LinkState
+from node.domain.partner import LinkState, Side, TicketLink
 from node.domain.sla import Timer
 from node.domain.ticket import HistoryEntry, Priority, TicketDraft, Visibility
 
@@ -71,6 +71,13 @@ def due(view: TicketView, timer: Timer) -> datetime:
     raise DemoFailed(f"{view.ticket.key} has no running {timer} clock")
 
 
+def handed_on(view: TicketView) -> TicketLink:
+    """The link the ticket was handed on by (to a contractor)."""
+    onward = [link for link in view.ticket.links if link.side is Side.ORIGIN]
+    expect(len(onward) == 1, f"{view.ticket.key} was handed on once, not {len(onward)} times")
+    return onward[0]
+
+
 def one(crossings: Sequence[Crossing], kind: str) -> Crossing:
     """The only event of kind that crossed."""
     found = [crossing for crossing in crossings if crossing.kind == kind]
@@ -87,6 +94,17 @@ def no_later(inner: Crossing, outer: Crossing) -> bool:
             (inner.resolve_by, outer.resolve_by),
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line of the timeline: when, who (a person, a node, or the wire), on which node or
+    between which nodes, what."""
+
+    at: datetime
+    who: str
+    where: str
+    what: str
 
 
 class Story:
@@ -109,22 +127,34 @@ class Story:
         """The contractor's accept: the deadlines it agreed with the bakery."""
         self.scales = ""
         """The store's other ticket, which no partner sees."""
+        self.said: list[Line] = []
+        """What people did and nodes answered, not printed yet."""
 
     # -- the timeline ----------------------------------------------------------------
 
-    def line(self, when: datetime, who: str, where: str, what: str) -> None:
-        print(f"  {at(when)}  {who:<6} {where:<8} {what}")
-
     def say(self, who: str, node: Node, what: str) -> None:
-        self.line(datetime.now(UTC), who, node.prefix, what)
+        """Notes what who does (said before doing it) or what the node answered, now."""
+        self.said.append(Line(datetime.now(UTC), who, node.prefix, what))
+
+    def flush(self, crossings: Sequence[Crossing] = ()) -> None:
+        """Prints what was said and what crossed since the last time, in time order."""
+        lines = self.said + [
+            Line(
+                c.received_at,
+                "wire",
+                f"{self.wire.name(c.sender)}->{self.wire.name(c.receiver)}",
+                f"{c.kind} #{c.seq}" + (f": {c.summary}" if c.summary else ""),
+            )
+            for c in crossings
+        ]
+        for line in sorted(lines, key=lambda line: line.at):
+            print(f"  {at(line.at)}  {line.who:<6} {line.where:<8} {line.what}")
+        self.said.clear()
 
     def crossed(self) -> list[Crossing]:
         """Waits until the nodes are quiet and prints what crossed since the last call."""
         crossings = self.wire.settle()
-        for c in crossings:
-            what = f"{c.kind} #{c.seq}" + (f": {c.summary}" if c.summary else "")
-            route = f"{self.wire.name(c.sender)}->{self.wire.name(c.receiver)}"
-            self.line(c.received_at, "wire", route, what)
+        self.flush(crossings)
         return crossings
 
     def stand(self, **expected: str) -> None:
@@ -137,10 +167,11 @@ class Story:
             actual = clients[prefix].get(key).ticket.status
             expect(actual == status, f"{key} should be {status}, is {actual}")
             shown.append(f"{key} {actual}")
-        self.line(datetime.now(UTC), "", "", "now: " + " | ".join(shown))
+        self.flush()
+        print(f"  {at(datetime.now(UTC))}  {'':6} {'':8} now: {' | '.join(shown)}")
 
-    @staticmethod
-    def chapter(title: str) -> None:
+    def chapter(self, title: str) -> None:
+        self.flush()
         print(f"\n{title}")
 
     # -- the story -------------------------------------------------------------------
@@ -159,6 +190,7 @@ class Story:
             self.work_and_pause()
             self.resolve_and_confirm(key, con_key)
             self.rules_of_the_field()
+            self.flush()
         finally:
             for client in (self.anna, self.ivan, self.olga, self.admin, self.petr, self.sara):
                 client.close()
@@ -166,10 +198,9 @@ class Story:
         self.nothing_internal_crossed()
 
     def file(self) -> str:
-        self.chapter(
-            "1. 09:12 in the story (now, in this run): the cash register of store msk-001 dies"
-        )
+        self.chapter("1. 09:12 in the story (now, in this run): the register of store msk-001 dies")
         retail = self.chain.retail
+        self.say("anna", retail, "files 'POS does not work' from the catalogue")
         view = self.anna.create(
             TicketDraft(
                 category="pos-down",
@@ -180,7 +211,6 @@ class Story:
         t = view.ticket
         self.keys["RET"] = t.key
         self.wire.follow(retail, t.key)
-        self.say("anna", retail, f"files {t.key} {t.title!r} from the catalogue")
         respond_by, resolve_by = due(view, Timer.FIRST_RESPONSE), due(view, Timer.RESOLUTION)
         expect(t.stop_trade and t.priority is Priority.P1, "a dead register is stop-trade, P1")
         expect(
@@ -194,47 +224,43 @@ class Story:
             f"{t.key}: stop-trade, P1, SLA {t.sla.policy} (24/7): respond by {at(respond_by)}, "
             f"resolve by {at(resolve_by)}; routed to queue {t.group!r}",
         )
+        self.say("anna", retail, "files 'Scales print no labels'")
         scales = self.anna.create(TicketDraft(category="scales", title="Scales print no labels"))
         self.scales = scales.ticket.key
-        self.say(
-            "anna",
-            retail,
-            f"files {scales.ticket.key} {scales.ticket.title!r} ({scales.ticket.priority.name})",
-        )
+        self.say("node", retail, f"{self.scales}: {scales.ticket.priority.name}")
         return t.key
 
     def assign(self, key: str) -> None:
-        self.chapter("2. Routing puts it in the POS queue; the engineer on duty takes it")
+        self.chapter("2. Routing put it in the POS queue; the engineer on duty takes it")
         retail = self.chain.retail
+        self.say("ivan", retail, "opens his queue")
         queue, _ = self.ivan.list_tickets()
         order = ", ".join(
             f"{v.ticket.key} {v.ticket.priority.name}{' STOP' if v.ticket.stop_trade else ''}"
             for v in queue
         )
-        self.say("ivan", retail, f"opens his queue: {order}")
+        self.say("node", retail, f"queue order: {order}")
         expect(queue[0].ticket.key == key, "stop-trade leads the queue")
+        self.say("ivan", retail, f"starts {key}")
         started = self.ivan.transition(key, "start").ticket
         expect(started.assignee == "ivan", "who starts a ticket is its assignee")
-        self.say("ivan", retail, f"starts {key}: assigned to him")
+        self.say("node", retail, f"{key}: {started.status}, assigned to {started.assignee}")
+        self.say("ivan", retail, "notes internally: PSU dead, FixIt services our registers")
         self.ivan.comment(
             key, "PSU of register 2 is dead; FixIt services our registers.", Visibility.INTERNAL
         )
-        self.say("ivan", retail, "notes internally: PSU dead, FixIt services our registers")
+        self.say("olga", retail, f"tries to resolve {key}, which is not hers")
         why = refused(lambda: self.olga.transition(key, "resolve"), "FAILED_PRECONDITION")
-        self.say("olga", retail, f"tries to resolve {key}: refused ({why})")
+        self.say("node", retail, f"refuses: {why}")
 
     def hand_to_contractor(self, key: str) -> str:
         self.chapter("3. The engineer hands it to the contractor; the contractor's node accepts")
         retail, contractor = self.chain.retail, self.chain.contractor
-        handed = self.ivan.hand_off(key, contractor.node_id, "Register 2, black screen.")
-        self.say(
-            "ivan",
-            retail,
-            f"hands {key} to {contractor.node_id} (HandOffTicket): {handed.ticket.status}",
-        )
+        self.say("ivan", retail, f"hands {key} to {contractor.node_id} (HandOffTicket)")
+        self.ivan.hand_off(key, contractor.node_id, "Register 2, black screen.")
         crossings = self.crossed()
         offer, accept = one(crossings, "offer"), one(crossings, "accept")
-        [link] = self.ivan.get(key).ticket.links
+        link = handed_on(self.ivan.get(key))
         expect(link.state is LinkState.ACCEPTED, f"the contractor accepts {key}")
         con_key = self.keys["CON"] = link.remote_ticket
         expect(no_later(accept, offer), "the contractor's deadlines are no later than offered")
@@ -245,7 +271,7 @@ class Story:
             contractor,
             f"filed {con_key} and accepted {took.total_seconds():.1f} s after its signed receipt "
             f"of the offer (agreed: within {ACCEPT_WITHIN.seconds // 60} min), due by its own "
-            "stop-trade SLA where that is earlier",
+            "SLA where that is earlier",
         )
         self.agreed = accept
         self.stand(RET="waiting_partner", CON="new")
@@ -254,18 +280,17 @@ class Story:
     def sub_task(self, con_key: str) -> None:
         self.chapter("4. The contractor starts, needs a part, and hands a sub-task on")
         contractor, service = self.chain.contractor, self.chain.service
+        self.say("petr", contractor, f"starts {con_key}, tells the client an engineer is coming")
         self.petr.transition(con_key, "start")
-        self.say("petr", contractor, f"starts {con_key}")
         self.petr.comment(con_key, "An engineer is on the way, ETA 40 minutes.")
-        self.say("petr", contractor, "tells the client: an engineer is on the way")
+        self.say("petr", contractor, "notes internally: no PSU in stock")
         self.petr.comment(
             con_key, "PSU model 7 not in stock; ask the service centre.", Visibility.INTERNAL
         )
-        self.say("petr", contractor, "notes internally: no PSU in stock")
         self.crossed()
         self.stand(RET="waiting_partner", CON="in_progress")
-        self.petr.hand_off(con_key, service.node_id, "Replacement PSU for register 2.")
         self.say("petr", contractor, f"hands {con_key} to {service.node_id} (HandOffTicket)")
+        self.petr.hand_off(con_key, service.node_id, "Replacement PSU for register 2.")
         crossings = self.crossed()
         offer, accept = one(crossings, "offer"), one(crossings, "accept")
         expect(
@@ -273,7 +298,8 @@ class Story:
             "the sub-task is due no later than the contractor agreed with the bakery",
         )
         expect(no_later(accept, offer), "the service centre's deadlines are no later than offered")
-        [_, link] = self.petr.get(con_key).ticket.links
+        link = handed_on(self.petr.get(con_key))
+        expect(link.state is LinkState.ACCEPTED, f"the service centre accepts {con_key}")
         self.keys["SVC"] = link.remote_ticket
         self.stand(RET="waiting_partner", CON="waiting_partner", SVC="new")
 
@@ -281,62 +307,60 @@ class Story:
         self.chapter("5. Status changes, comments and an SLA pause flow back up the chain")
         service, retail = self.chain.service, self.chain.retail
         svc_key = self.keys["SVC"]
+        self.say("sara", service, f"starts {svc_key}, tells the client the PSU is in stock")
         self.sara.transition(svc_key, "start")
         self.sara.comment(svc_key, "PSU in stock; a courier brings it within the hour.")
-        self.say(
-            "sara", service, f"starts {svc_key}, tells the client: PSU in stock, courier on the way"
-        )
         self.crossed()
         self.stand(RET="waiting_partner", CON="waiting_partner", SVC="in_progress")
+        self.say("sara", service, "asks for the register's serial number and waits on the store")
         self.sara.comment(svc_key, "Which serial number does register 2 carry?")
         self.sara.transition(svc_key, "wait_requester")
-        self.say("sara", service, "asks for the register's serial number and waits: the SLA pauses")
         self.crossed()
         self.stand(RET="waiting_requester", CON="waiting_requester", SVC="waiting_requester")
+        self.say("anna", retail, "answers on her ticket with the serial number")
         self.anna.comment(self.keys["RET"], "Serial number KKT-0042-1187.")
-        self.say("anna", retail, "answers on her ticket: the serial number")
         self.crossed()
-        self.sara.transition(svc_key, "resume")
         self.say("sara", service, f"resumes {svc_key}")
+        self.sara.transition(svc_key, "resume")
         self.crossed()
         self.stand(RET="waiting_partner", CON="waiting_partner", SVC="in_progress")
 
     def resolve_and_confirm(self, key: str, con_key: str) -> None:
-        self.chapter(
-            "6. Each resolves in turn; the store confirms, and the confirmation flows down"
-        )
+        self.chapter("6. Each resolves in turn; the store confirms, the confirmation flows down")
         retail, contractor, service = self.chain.nodes
         svc_key = self.keys["SVC"]
+        self.say("sara", service, f"sends the PSU and resolves {svc_key}")
         self.sara.transition(svc_key, "resolve")
-        self.say("sara", service, f"resolves {svc_key}: PSU delivered")
         self.crossed()
         self.stand(RET="waiting_partner", CON="in_progress", SVC="resolved")
-        self.petr.transition(con_key, "resolve")
         self.say("petr", contractor, f"fits the PSU and resolves {con_key}")
+        self.petr.transition(con_key, "resolve")
         self.crossed()
         self.stand(RET="in_progress", CON="resolved", SVC="resolved")
-        self.ivan.transition(key, "resolve")
         self.say("ivan", retail, f"checks register 2 and resolves {key}")
-        self.anna.transition(key, "confirm")
+        self.ivan.transition(key, "resolve")
         self.say("anna", retail, f"confirms {key}")
+        self.anna.transition(key, "confirm")
         self.crossed()
         self.stand(RET="closed", CON="closed", SVC="closed")
 
     def rules_of_the_field(self) -> None:
         self.chapter("7. Only an administrator reopens a closed ticket")
         retail, scales = self.chain.retail, self.scales
+        self.say("ivan", retail, f"recalibrates the scales and resolves {scales}; anna confirms")
         self.ivan.transition(scales, "start")
         self.ivan.transition(scales, "resolve")
         self.anna.transition(scales, "confirm")
-        self.say("ivan", retail, f"recalibrates the scales and resolves {scales}; anna confirms")
+        self.say("ivan", retail, f"tries to reopen {scales}")
         why = refused(
             lambda: self.ivan.transition(scales, "reopen", "Labels smudge again"),
             "FAILED_PRECONDITION",
         )
-        self.say("ivan", retail, f"tries to reopen {scales}: refused ({why})")
+        self.say("node", retail, f"refuses: {why}")
+        self.say("admin", retail, f"reopens {scales}")
         reopened = self.admin.transition(scales, "reopen", "Labels smudge again.").ticket
         expect(reopened.status == "in_progress", "an administrator reopens a closed ticket")
-        self.say("admin", retail, f"reopens {scales}: {reopened.status}")
+        self.say("node", retail, f"{scales}: {reopened.status}")
 
     def nothing_internal_crossed(self) -> None:
         """Internal comments stay on their node: the store's live feed showed none, and
