@@ -226,6 +226,71 @@ class Container:
         return token
 
 
+def entrypoint_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """The environment of an entrypoint run with a data directory in tmp_path and hdx on
+    the PATH, as in the image."""
+    bin_dir = Path(sys.executable).parent
+    return environment(
+        {"HDX_DATA_DIR": str(tmp_path / "node"), "PATH": f"{bin_dir}:{os.environ['PATH']}", **env}
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"PARTNERS": "retail"}, "PARTNERS: 'retail' is not NAME:contractor or NAME:client"),
+        (
+            {"PARTNERS": "retail:boss", "INVITES": "/invites"},
+            "PARTNERS: 'retail:boss' is not NAME:contractor or NAME:client",
+        ),
+        ({"PARTNERS": ":client", "INVITES": "/invites"}, "PARTNERS: ':client' is not NAME:"),
+        ({"PARTNERS": "retail:client"}, "INVITES: must name the directory of invites"),
+    ],
+    ids=["no role", "unknown role", "no name", "no invites"],
+)
+def test_the_entrypoint_refuses_partners_it_cannot_pair_before_it_initialises(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    result = subprocess.run(
+        [str(ENTRYPOINT)],
+        env=entrypoint_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert not (tmp_path / "node").exists(), "no node was made"
+
+
+def test_the_entrypoint_gives_up_on_a_partner_whose_invite_never_comes(tmp_path: Path) -> None:
+    invites = tmp_path / "invites"
+    invites.mkdir()
+    env = entrypoint_env(
+        tmp_path, HDX_NODE_NAME="retail", INVITES=str(invites), PARTNERS="ghost:contractor"
+    )
+
+    result = subprocess.run(
+        [str(ENTRYPOINT)],
+        env={**env, "PAIR_TIMEOUT_S": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"hdx-entrypoint: no invite of partner ghost in {invites} after 1 s"
+    )
+    assert "hdx node" not in result.stdout, "it does not serve unpaired"
+    assert json.loads((invites / "retail.invite").read_text())["name"] == "retail", (
+        "its own invite is there for the partner that comes later"
+    )
+
+
 @pytest.fixture
 def containers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Container]]:
     """The three nodes' entrypoints started at once, each with a database on the test
@@ -235,7 +300,6 @@ def containers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[
     server: PostgresServer = request.getfixturevalue("postgres")
     invites = tmp_path / "invites"
     invites.mkdir()
-    bin_dir = Path(sys.executable).parent
     started: dict[str, Container] = {}
     try:
         for name, service in node_services().items():
@@ -249,9 +313,7 @@ def containers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[
                 "INVITES": str(invites),
             }
             assert set(host_only) == HOST_ONLY
-            env = environment(
-                {**environment_of(service), **host_only, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-            )
+            env = entrypoint_env(tmp_path, **{**environment_of(service), **host_only})
             started[name] = Container(name, env, tmp_path / f"{name}.log")
         yield started
     finally:
