@@ -1,4 +1,5 @@
-# One hdx node. Configure with HDX_* variables (see README); data lives in /data.
+# One hdx node. Configure with HDX_* variables (see README); data lives in /data, and
+# invites shared with partner nodes in /invites (scripts/docker-entrypoint).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
@@ -8,9 +9,9 @@ COPY exchange exchange
 COPY adapters adapters
 COPY cli cli
 RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --home /data hdx \
-    && mkdir /data && chown hdx /data
+    && mkdir /data /invites && chown hdx /data /invites
 COPY scripts/docker-entrypoint /usr/local/bin/hdx-entrypoint
 USER hdx
 ENV HDX_DATA_DIR=/data
-EXPOSE 50051
+EXPOSE 50051 50061
 ENTRYPOINT ["hdx-entrypoint"]
