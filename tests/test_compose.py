@@ -36,8 +36,8 @@ from node.domain.partner import LinkState, PartnerRole, Side
 from node.domain.ticket import TicketDraft
 from tests.conftest import BACKENDS
 from tests.exchange_nodes import wait_for
+from tests.node_processes import environment, ok, run
 from tests.postgres import PostgresServer
-from tests.test_cli import environment, ok, run
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
