@@ -3,10 +3,13 @@
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -24,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from node.domain.calendar import epoch_us, instant
+from node.domain.calendar import epoch_us
 from node.domain.roles import Actor, Role
 from node.domain.sla import POLICY_FIELD, REPLIED, ClockState, ClockView, Timer
 from node.domain.ticket import (
@@ -135,9 +138,26 @@ _SQL_INSERT_HISTORY = (
     f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
 )
 _SQL_SLA_ROWS = """
-    SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state
-    FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
-_SQL_SAVE_DEADLINES = "UPDATE tickets SET due_at = :due_at, alarm_at = :alarm_at WHERE id = :id"
+    SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state,
+           {due_at}, {alarm_at}
+    FROM tickets WHERE id > :after_id AND {status} IN ({statuses}) ORDER BY id LIMIT :limit"""
+# A pass over many tickets reads their deadlines as UTC text (SQLite stores them so) and
+# converts a whole batch at once with numpy. SQLite would find the open tickets through the
+# status index and sort every batch by id; '+' keeps it on the id order.
+_SQL_SLA_ROWS_DIALECT = {
+    "sqlite": {"due_at": "due_at", "alarm_at": "alarm_at", "status": "+status"},
+    "postgresql": {
+        "due_at": "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "alarm_at": "to_char(alarm_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "status": "status",
+    },
+}
+# It writes them back with positional parameters, which the drivers bind faster.
+_SQL_SAVE_DEADLINES = {
+    "sqlite": "UPDATE tickets SET due_at = ?, alarm_at = ? WHERE id = ?",
+    "postgresql": "UPDATE tickets SET due_at = CAST(%s AS timestamp) AT TIME ZONE 'UTC',"
+    " alarm_at = CAST(%s AS timestamp) AT TIME ZONE 'UTC' WHERE id = %s",
+}
 # PostgreSQL files a ticket and the history of its creation in one statement, one round
 # trip: the history rows come from arrays of the changes' fields, in their order.
 _SQL_FILE_TICKET = f"""
@@ -152,22 +172,35 @@ _SQL_FILE_TICKET = f"""
         ORDER BY c.n
     )
     SELECT id FROM ticket"""
-_NAIVE_EPOCH = datetime(1970, 1, 1)
 _FAR_FUTURE_US = epoch_us(FAR_FUTURE)
+Floats = NDArray[np.float64]
 _NAMED = re.compile(r":([a-z_0-9]+)")
 
 
-class SlaRow(NamedTuple):
-    """A ticket's fields its SLA policy is chosen by, and its stored SLA state."""
+Kind = tuple[str, str, int, str, bool]
+"""What a ticket's SLA policy is chosen by: its type, category, priority, store code and
+stop-trade flag."""
 
-    id: int
-    ticket_type: str
-    category: str
-    priority: int
-    store: str
-    stop_trade: bool
-    policy: str
-    state: str
+
+@dataclass(frozen=True, slots=True)
+class SlaBatch:
+    """Tickets' SLA as stored, column by column, for a pass over many.
+
+    Attributes:
+        ids: the tickets' ids, ascending.
+        kinds: each one's `Kind`.
+        policies: the policy each one is under.
+        states: each one's SLA state, as `slastate` stores it.
+        due_us, alarm_us: each one's deadline and next alarm stored now, epoch
+            microseconds; NaN for none.
+    """
+
+    ids: Sequence[int]
+    kinds: Sequence[Kind]
+    policies: Sequence[str]
+    states: Sequence[str]
+    due_us: Floats
+    alarm_us: Floats
 
 
 class Tx:
@@ -439,30 +472,34 @@ class Tx:
                 ],
             )
 
-    def sla_rows(self, after_id: int, limit: int, statuses: Sequence[str]) -> list[SlaRow]:
-        """What the SLA of tickets in statuses with ids above after_id depends on, by id."""
+    def sla_rows(self, after_id: int, limit: int, statuses: Sequence[str]) -> SlaBatch:
+        """What the SLA of tickets in statuses with ids above after_id depends on, by id,
+        with the deadlines and alarms stored now."""
         cursor = self._cursor()
         marks = ", ".join(f":s{i}" for i in range(len(statuses)))
         params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
-        cursor.execute(
-            self._sql(_SQL_SLA_ROWS.format(statuses=marks)),
-            {**params, "after_id": after_id, "limit": limit},
+        dialect = _SQL_SLA_ROWS_DIALECT[self.conn.dialect.name]
+        sql = _SQL_SLA_ROWS.format(statuses=marks, **dialect)
+        cursor.execute(self._sql(sql), {**params, "after_id": after_id, "limit": limit})
+        columns = list(zip(*cursor.fetchall(), strict=True)) or [()] * 10
+        ids, types, categories, priorities, stores, stop_trades, policies, states = columns[:8]
+        due_us = _us_of_text(columns[8])
+        return SlaBatch(
+            ids,
+            list(zip(types, categories, priorities, stores, stop_trades, strict=True)),
+            policies,
+            states,
+            np.where(due_us < _FAR_FUTURE_US, due_us, np.nan),
+            _us_of_text(columns[9]),
         )
-        return [SlaRow._make(row) for row in cursor.fetchall()]
 
-    def save_deadlines(self, deadlines: Sequence[tuple[int, float | None, float | None]]) -> None:
-        """Writes (ticket id, due, alarm in epoch microseconds) of tickets whose SLA state
-        stays as it is."""
-        if deadlines:
-            rows = [
-                {
-                    "id": ticket_id,
-                    "due_at": self._instant_us(_FAR_FUTURE_US if due is None else due),
-                    "alarm_at": None if alarm is None else self._instant_us(alarm),
-                }
-                for ticket_id, due, alarm in deadlines
-            ]
-            self._cursor().executemany(self._sql(_SQL_SAVE_DEADLINES), rows)
+    def save_deadlines(self, ids: Sequence[int], due_us: Floats, alarm_us: Floats) -> None:
+        """Writes the deadlines and next alarms (epoch microseconds, NaN for none) of tickets
+        whose SLA state stays as it is."""
+        if len(ids):
+            due_at = _text_of_us(np.where(np.isnan(due_us), _FAR_FUTURE_US, due_us))
+            rows = zip(due_at, _text_of_us(alarm_us), ids, strict=True)
+            self._cursor().executemany(_SQL_SAVE_DEADLINES[self.conn.dialect.name], rows)
 
     def alarmed(self, now: datetime, limit: int) -> list[int]:
         """Ids of tickets with an SLA alarm due at now, earliest first, locked for this
@@ -730,12 +767,6 @@ class Tx:
             return value
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-    def _instant_us(self, us: float) -> datetime | str:
-        """An instant given in epoch microseconds, as the raw statements bind it."""
-        if self.conn.dialect.name != "sqlite":
-            return instant(us)
-        return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
-
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
         return module.insert(table)
@@ -763,6 +794,20 @@ def _ticket_values(ticket: Ticket) -> dict[str, Any]:
     values["sla_policy"] = ticket.sla.policy
     values["sla_state"] = slastate.encode(ticket.sla)
     return values
+
+
+def _us_of_text(texts: Sequence[str | None]) -> Floats:
+    """Epoch microseconds of UTC instants written 'YYYY-MM-DD HH:MM:SS.ffffff'; NaN for None."""
+    stamps = np.array(texts, dtype="datetime64[us]")
+    return np.where(np.isnat(stamps), np.nan, stamps.astype(np.int64).astype(np.float64))
+
+
+def _text_of_us(us: Floats) -> list[str | None]:
+    """UTC instants in epoch microseconds (NaN for none) as 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    missing = np.isnan(us)
+    stamps = np.where(missing, 0, us).astype(np.int64).astype("datetime64[us]")
+    texts = np.strings.replace(np.datetime_as_string(stamps, unit="us"), "T", " ").tolist()
+    return [None if none else text for none, text in zip(missing.tolist(), texts, strict=True)]
 
 
 def _after(position: QueuePosition) -> ColumnElement[bool]:
