@@ -79,28 +79,25 @@ def test_deadlines_of_many_clocks_are_those_each_clock_schedules(
     calendar = Calendar(sc.hours, sc.zone, sc.holidays)
     if compiled is not None and not sc.hours.is_never:  # years compiled before: grown both ways
         calendar.add(sc.start + timedelta(days=365 * compiled), 1.0)
+
+    def together() -> tuple[deadlines.Floats, deadlines.Floats]:
+        return deadlines.schedule_us(
+            calendar,
+            np.array([us(c.since) for c in many]),
+            np.array([c.elapsed_s for c in many]),
+            np.array([c.target_s for c in many]),
+            fired=np.array([c.fired for c in many]),
+            levels=levels,
+        )
+
     try:
         expected = [c.schedule(one, levels) for c in many]
     except ValueError:  # a calendar never open
         with pytest.raises(ValueError):
-            deadlines.schedule_us(
-                calendar,
-                np.array([us(c.since) for c in many]),
-                np.array([c.elapsed_s for c in many]),
-                np.array([c.target_s for c in many]),
-                fired=np.array([c.fired for c in many]),
-                levels=levels,
-            )
+            together()
         return
 
-    due, alarm = deadlines.schedule_us(
-        calendar,
-        np.array([us(c.since) for c in many]),
-        np.array([c.elapsed_s for c in many]),
-        np.array([c.target_s for c in many]),
-        fired=np.array([c.fired for c in many]),
-        levels=levels,
-    )
+    due, alarm = together()
 
     for (due_at, alarm_at), found_due, found_alarm in zip(expected, due, alarm, strict=True):
         assert same(found_due, us(due_at)) and same(found_alarm, us(alarm_at))
