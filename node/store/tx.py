@@ -481,16 +481,15 @@ class Tx:
         dialect = _SQL_SLA_ROWS_DIALECT[self.conn.dialect.name]
         sql = _SQL_SLA_ROWS.format(statuses=marks, **dialect)
         cursor.execute(self._sql(sql), {**params, "after_id": after_id, "limit": limit})
-        columns = list(zip(*cursor.fetchall(), strict=True)) or [()] * 10
-        ids, types, categories, priorities, stores, stop_trades, policies, states = columns[:8]
-        due_us = _us_of_text(columns[8])
+        rows = cursor.fetchall()
+        due_us = _us_of_text([row[8] for row in rows])
         return SlaBatch(
-            ids,
-            list(zip(types, categories, priorities, stores, stop_trades, strict=True)),
-            policies,
-            states,
-            np.where(due_us < _FAR_FUTURE_US, due_us, np.nan),
-            _us_of_text(columns[9]),
+            ids=[row[0] for row in rows],
+            kinds=[row[1:6] for row in rows],
+            policies=[row[6] for row in rows],
+            states=[row[7] for row in rows],
+            due_us=np.where(due_us < _FAR_FUTURE_US, due_us, np.nan),
+            alarm_us=_us_of_text([row[9] for row in rows]),
         )
 
     def save_deadlines(self, ids: Sequence[int], due_us: Floats, alarm_us: Floats) -> None:
