@@ -38,7 +38,9 @@ the year 2255):
 With ``elapsed(t)`` the business time up to ``t`` (one `bisect` in ``starts``, then
 ``before[i] + min(t, ends[i]) - starts[i]``), ``between(a, b) = elapsed(b) - elapsed(a)``;
 `add` looks up ``elapsed(a) + seconds`` in ``after`` with one more bisect; `is_open` is one
-bisect. Each call costs a few microseconds, most of it converting datetimes.
+bisect. Each call costs a few microseconds, most of it converting datetimes. Callers that
+look up many instants at once take the timeline itself (`Calendar.timeline`) and bisect
+in bulk.
 
 Compiling a year is exact on DST days. The year's UTC span is cut into pieces of constant
 UTC offset: the offset is probed once a UTC day and, where two probes differ, the change is
@@ -418,8 +420,15 @@ def _join(out: list[_Segment], right: Iterable[_Segment]) -> list[_Segment]:
 # The compiled timeline
 
 
-class _Timeline:
-    """Business segments of whole UTC years ``first_year..last_year``; never mutated."""
+class Timeline:
+    """Business segments of whole UTC years ``first_year..last_year``; never mutated.
+
+    Attributes:
+        starts, ends: the segments ``[starts[i], ends[i])``, epoch microseconds, ascending.
+        before, after: business microseconds from ``lo`` (the first year's start) to
+            ``starts[i]`` and to ``ends[i]``.
+        lo, hi: the span covered, epoch microseconds.
+    """
 
     __slots__ = ("after", "before", "ends", "first_year", "hi", "last_year", "lo", "segs", "starts")
 
@@ -501,7 +510,7 @@ class Calendar:
         self._always = hours.is_always
         self._never = hours.is_never
         self._lock = threading.Lock()
-        self._tl: _Timeline | None = None
+        self._tl: Timeline | None = None
 
     def __repr__(self) -> str:
         return f"Calendar({self._hours!r}, {self._tz.key!r}, {self._holidays!r})"
@@ -626,6 +635,21 @@ class Calendar:
             found.append(tl.starts[j] + (base + need - tl.before[j]))
         return found
 
+    def timeline(self, first_us: float, last_us: float) -> Timeline:
+        """The compiled timeline, covering at least the UTC years of ``first_us`` to
+        ``last_us``: for callers that look up many instants at once, as `add_us` does one.
+
+        Raises:
+            ValueError: a calendar always or never open, which has no timeline; or more
+                than `MAX_SPAN_YEARS` years asked for.
+        """
+        if self._always or self._never:
+            raise ValueError("a calendar always or never open has no timeline")
+        tl = self._tl
+        if tl is None or first_us < tl.lo or last_us >= tl.hi:
+            tl = self._cover(_year_of(first_us), _year_of(last_us))
+        return tl
+
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is business time.
 
@@ -714,7 +738,7 @@ class Calendar:
             segs = _join(segs, self._compile_year(year))
         return segs
 
-    def _cover(self, first_year: int, last_year: int) -> _Timeline:
+    def _cover(self, first_year: int, last_year: int) -> Timeline:
         """A timeline covering at least the UTC years ``first_year..last_year``."""
         with self._lock:
             tl = self._tl
@@ -728,16 +752,16 @@ class Calendar:
                     f"one calendar covers at most {MAX_SPAN_YEARS} consecutive years"
                 )
             if tl is None:
-                new = _Timeline(first_year, last_year, self._compile(first_year, last_year))
+                new = Timeline(first_year, last_year, self._compile(first_year, last_year))
             else:
                 segs = self._compile(lo_year, tl.first_year - 1)
                 segs = _join(segs, tl.segs)
                 segs = _join(segs, self._compile(tl.last_year + 1, hi_year))
-                new = _Timeline(lo_year, hi_year, segs)
+                new = Timeline(lo_year, hi_year, segs)
             self._tl = new
             return new
 
-    def _grow_forward(self, tl: _Timeline, years: int) -> _Timeline:
+    def _grow_forward(self, tl: Timeline, years: int) -> Timeline:
         """Covers up to ``years`` more years after ``tl``'s end, within the limits."""
         last = min(tl.last_year + years, tl.first_year + MAX_SPAN_YEARS - 1, _LAST_YEAR)
         if last <= tl.last_year:

@@ -21,6 +21,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
 
 from node.domain.calendar import NO_HOLIDAYS, Calendar, Holidays
 from node.domain.roles import STAFF
@@ -39,30 +43,63 @@ from node.domain.sla import (
     advance,
     derive,
     events_of,
-    schedule_us,
     view,
 )
 from node.domain.slapolicy import ALWAYS, Action, Shift, SlaConfig, Subject
 from node.domain.status import FINAL_KINDS
 from node.domain.ticket import Change, Priority, Store, Ticket, TicketType
 from node.domain.workflow import Workflow
-from node.store.slastate import raw_clocks
-from node.store.tx import SlaRow, Tx
+from node.services import deadlines
+from node.services.deadlines import Floats
+from node.store.slastate import live_clocks
+from node.store.tx import Kind, SlaBatch, Tx
 
 RUNNING = ClockState.RUNNING.value
 
 
 @dataclass(frozen=True, slots=True)
 class _Chosen:
-    """The policy tickets of one kind fall under, its calendar, its targets by timer name."""
+    """The policy tickets of one kind fall under, its targets by timer name, and the group
+    of clocks (one calendar, one policy's alarm levels) their deadlines are computed in."""
 
     policy: Policy
-    calendar: Calendar
     targets: Mapping[str, float]
+    group: int
 
 
-def _earlier(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
+class Rescheduled(NamedTuple):
+    """What `SlaService.reschedule` found of a batch of tickets.
+
+    Attributes:
+        ids, due_us, alarm_us: the tickets whose deadline or next alarm moved, with the new
+            ones (epoch microseconds, NaN for none).
+        others: ids of the tickets whose policy or targets change, which need `refresh`.
+    """
+
+    ids: list[int]
+    due_us: Floats
+    alarm_us: Floats
+    others: list[int]
+
+
+def _keeps(policy: str, found: _Chosen | None, clocks: list[list[Any]]) -> bool:
+    """Whether a ticket under policy, with these live clocks, stays as it is when tickets of
+    its kind fall under found: the same policy, and every clock under its present target."""
+    if found is None:
+        return not policy and not clocks
+    name, targets = found.policy.name, found.targets
+    if policy != name:
+        return False
+    for timer, _, clock_policy, target, _, _, _, _, _, _ in clocks:
+        if clock_policy != name or target != targets.get(timer):
+            return False
+    return True
+
+
+def _differ(a: Floats, b: Floats) -> NDArray[np.bool_]:
+    """Where two arrays of instants differ, NaN (none) equal to NaN."""
+    same: NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return ~same
 
 
 def _promised(respond_by: datetime | None, resolve_by: datetime | None) -> str:
@@ -179,74 +216,81 @@ class SlaService:
         """
         return self._apply(ticket, store, [], now, finished, reselect=True)
 
-    def reschedule(
-        self, rows: Iterable[SlaRow], stores: Mapping[str, Store]
-    ) -> tuple[list[tuple[int, float | None, float | None]], list[int]]:
+    def reschedule(self, batch: SlaBatch, stores: Mapping[str, Store]) -> Rescheduled:
         """Deadlines and next alarms of tickets on the present calendars, straight from
         their stored state, for a pass over many tickets.
 
-        Returns:
-            (ticket id, due, alarm in epoch microseconds) of the tickets whose policy and
-            targets stand as they are, and the ids of the others, which need `refresh`
-            (those promised deadlines to a client node among them: few, and their
-            deadline is capped by the promise).
+        A ticket whose policy and targets stand as they are keeps its clocks: its running
+        clocks' fields are collected, their deadlines and alarms computed together (see
+        `node.services.deadlines`) and compared with the stored ones, so that only those
+        that moved are written. The clocks of one kind of ticket count on one calendar with
+        one policy's alarm levels: their group. Tickets promised deadlines to a client node
+        go the way of `refresh` (they are few, and the promise caps their deadline).
         """
-        chosen: dict[tuple[str, str, int, str, bool], _Chosen | None] = {}
-        deadlines: list[tuple[int, float | None, float | None]] = []
+        chosen: dict[Kind, _Chosen | None] = {}
+        groups: dict[tuple[Calendar, tuple[float, ...]], int] = {}
+        kept: list[int] = []  # positions in the batch of the tickets that keep their clocks
+        group: list[int] = []  # the group of each kept ticket's clocks
         others: list[int] = []
-        for row in rows:
-            key = (row.ticket_type, row.category, row.priority, row.store, row.stop_trade)
-            if key not in chosen:
-                chosen[key] = self._chosen(row, stores[row.store])
-            found = chosen[key]
-            clocks = raw_clocks(row.state)
-            if (
-                row.promised
-                or (found.policy.name if found else "") != row.policy
-                or any(
-                    found is None
-                    or c.policy != row.policy
-                    or c.target_s != found.targets.get(c.timer)
-                    for c in clocks
-                )
-            ):
-                others.append(row.id)
+        owner: list[int] = []  # per running clock: its ticket's index in kept
+        since_us: list[float] = []
+        elapsed_s: list[float] = []
+        target_s: list[float] = []
+        fired: list[int] = []
+        for n, (kind, policy, state, promised) in enumerate(
+            zip(batch.kinds, batch.policies, batch.states, batch.promised, strict=True)
+        ):
+            if kind not in chosen:
+                chosen[kind] = self._chosen(kind, stores[kind[3]], groups)
+            found = chosen[kind]
+            clocks = live_clocks(state)
+            if promised or not _keeps(policy, found, clocks):
+                others.append(batch.ids[n])
                 continue
-            due = alarm = None
-            for c in clocks:
-                if found is not None and c.state == RUNNING:
-                    due_us, alarm_us = schedule_us(
-                        found.calendar,
-                        c.since_us,
-                        c.elapsed_s,
-                        c.target_s,
-                        fired=c.fired,
-                        levels=found.policy.levels,
-                    )
-                    due = _earlier(due, due_us)
-                    alarm = _earlier(alarm, alarm_us)
-            deadlines.append((row.id, due, alarm))
-        return deadlines, others
+            index = len(kept)
+            for _, _, _, target, _, clock_state, since, elapsed, _, count in clocks:
+                if clock_state == RUNNING:
+                    owner.append(index)
+                    since_us.append(since)
+                    elapsed_s.append(elapsed)
+                    target_s.append(target)
+                    fired.append(count)
+            kept.append(n)
+            group.append(found.group if found else -1)
+        due, alarm = deadlines.earliest_us(
+            list(groups),
+            group,
+            owner=owner,
+            since_us=since_us,
+            elapsed_s=elapsed_s,
+            target_s=target_s,
+            fired=fired,
+        )
+        moved = _differ(due, batch.due_us[kept]) | _differ(alarm, batch.alarm_us[kept])
+        ids = [batch.ids[kept[n]] for n in np.flatnonzero(moved).tolist()]
+        return Rescheduled(ids, due[moved], alarm[moved], others)
 
-    def _chosen(self, row: SlaRow, store: Store) -> "_Chosen | None":
-        policy = self.config.select(self._row_subject(row, store))
+    def _chosen(
+        self, kind: Kind, store: Store, groups: dict[tuple[Calendar, tuple[float, ...]], int]
+    ) -> "_Chosen | None":
+        """The policy tickets of kind fall under, its targets and their group of clocks,
+        which is added to groups when it is new."""
+        ticket_type, category, priority, _, stop_trade = kind
+        subject = Subject(
+            ticket_type=TicketType(ticket_type),
+            category=category,
+            priority=Priority(priority),
+            store=store.code,
+            region=store.region,
+            stop_trade=bool(stop_trade),
+        )
+        policy = self.config.select(subject)
         if policy is None:
             return None
-        return _Chosen(
-            policy,
-            self._counting(policy, store, row.stop_trade),
-            {timer.value: target for timer, target in policy.targets_s.items()},
-        )
-
-    def _row_subject(self, row: SlaRow, store: Store) -> Subject:
-        return Subject(
-            ticket_type=TicketType(row.ticket_type),
-            category=row.category,
-            priority=Priority(row.priority),
-            store=row.store,
-            region=store.region,
-            stop_trade=row.stop_trade,
-        )
+        calendar = self._counting(policy, store, subject.stop_trade)
+        group = groups.setdefault((calendar, policy.levels), len(groups))
+        targets = {timer.value: target for timer, target in policy.targets_s.items()}
+        return _Chosen(policy, targets, group)
 
     def _apply(
         self,

@@ -42,8 +42,10 @@ from node.store.tx import Tx
 DEFAULT_CONFIRM_WINDOW = timedelta(hours=72)
 EVENT_BATCH = 500
 AUTO_CLOSE_BATCH = 200
-RECOMPUTE_BATCH = 2000
-"""Tickets put under a new SLA configuration per transaction."""
+RECOMPUTE_BATCH = 5000
+"""Tickets put under a new SLA configuration per transaction: a tenth of a second or so of
+work, so other writers wait little between batches, and few enough commits (each syncs
+the disk) to keep a pass over 100,000 tickets short."""
 SLA_CONFIG_SETTING = "sla_config"
 """The node setting naming the SLA configuration open tickets were computed under."""
 COMMENT_EXCERPT = 200
@@ -349,12 +351,12 @@ class TicketService:
         while True:
             with self.db.write() as tx:
                 stores = {store.code: store for store in tx.stores()}
-                rows = tx.sla_rows(after, RECOMPUTE_BATCH, open_statuses)
-                if not rows:
+                batch = tx.sla_rows(after, RECOMPUTE_BATCH, open_statuses)
+                if not batch.ids:
                     return done
-                deadlines, others = self.sla.reschedule(rows, stores)
-                tx.save_deadlines(deadlines)
-                for ticket_id in others:
+                found = self.sla.reschedule(batch, stores)
+                tx.save_deadlines(found.ids, found.due_us, found.alarm_us)
+                for ticket_id in found.others:
                     ticket = tx.ticket(ticket_id, for_update=True)
                     assert ticket is not None
                     finished: list[ClockView] = []
@@ -364,7 +366,7 @@ class TicketService:
                     if history:
                         tx.add_history(ticket.id, now, SYSTEM_ACTOR.login, history)
                 tx.after_commit(self.feed.publish)
-            after, done = rows[-1].id, done + len(rows)
+            after, done = batch.ids[-1], done + len(batch.ids)
 
     def adopt_sla_config(self, fingerprint: str) -> int | None:
         """Recomputes every open ticket's SLA when the node's SLA configuration is not the

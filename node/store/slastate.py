@@ -3,12 +3,16 @@
 Only what the next event needs is stored: the cycle, whether an engineer has
 replied, and the live clocks, each as a list of its fields with instants as
 epoch microseconds. Finished clocks go to `sla_results`, in business minutes, for reports.
-`raw_clocks` reads the clocks without building domain values, for passes over
-many tickets that only recompute deadlines.
+`live_clocks` reads the clocks without building domain values, for passes over
+many tickets that only recompute deadlines; it decodes with orjson, several times faster
+than json, which for 100,000 tickets is most of what such a pass computes. The stored
+numbers are finite (targets are validated, times are counted), which orjson requires.
 """
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import orjson
 
 from node.domain.calendar import epoch_us, instant
 from node.domain.sla import Clock, ClockState, TicketSla, Timer
@@ -29,9 +33,9 @@ class RawClock(NamedTuple):
     fired: int
 
 
-def raw_clocks(text: str) -> list[RawClock]:
-    """The live clocks stored in text, as stored."""
-    return [RawClock._make(fields) for fields in json.loads(text)[2]] if text else []
+def live_clocks(text: str) -> list[list[Any]]:
+    """The live clocks stored in text, each the list of its fields in `RawClock`'s order."""
+    return orjson.loads(text)[2] if text else []
 
 
 def encode(sla: TicketSla) -> str:

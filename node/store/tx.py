@@ -4,10 +4,13 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -26,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from node.domain.calendar import epoch_us, instant
+from node.domain.calendar import epoch_us
 from node.domain.errors import Unavailable
 from node.domain.roles import Actor, Role
 from node.domain.sla import POLICY_FIELD, REPLIED, ClockState, ClockView, Timer
@@ -153,9 +156,25 @@ _SQL_INSERT_HISTORY = (
 )
 _SQL_SLA_ROWS = """
     SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state,
-           promised_respond_by IS NOT NULL OR promised_resolve_by IS NOT NULL
-    FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
-_SQL_SAVE_DEADLINES = "UPDATE tickets SET due_at = :due_at, alarm_at = :alarm_at WHERE id = :id"
+           {due_at}, {alarm_at}, promised_respond_by IS NOT NULL OR promised_resolve_by IS NOT NULL
+    FROM tickets WHERE id > :after_id AND {status} IN ({statuses}) ORDER BY id LIMIT :limit"""
+# A pass over many tickets reads their deadlines as UTC text (SQLite stores them so) and
+# converts a whole batch at once with numpy. SQLite would find the open tickets through the
+# status index and sort every batch by id; '+' keeps it on the id order.
+_SQL_SLA_ROWS_DIALECT = {
+    "sqlite": {"due_at": "due_at", "alarm_at": "alarm_at", "status": "+status"},
+    "postgresql": {
+        "due_at": "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "alarm_at": "to_char(alarm_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        "status": "status",
+    },
+}
+# It writes them back with positional parameters, which the drivers bind faster.
+_SQL_SAVE_DEADLINES = {
+    "sqlite": "UPDATE tickets SET due_at = ?, alarm_at = ? WHERE id = ?",
+    "postgresql": "UPDATE tickets SET due_at = CAST(%s AS timestamp) AT TIME ZONE 'UTC',"
+    " alarm_at = CAST(%s AS timestamp) AT TIME ZONE 'UTC' WHERE id = %s",
+}
 # PostgreSQL files a ticket and the history of its creation in one statement, one round
 # trip: the history rows come from arrays of the changes' fields, in their order.
 _SQL_FILE_TICKET = f"""
@@ -170,24 +189,38 @@ _SQL_FILE_TICKET = f"""
         ORDER BY c.n
     )
     SELECT id FROM ticket"""
-_NAIVE_EPOCH = datetime(1970, 1, 1)
 _FAR_FUTURE_US = epoch_us(FAR_FUTURE)
+Floats = NDArray[np.float64]
 _NAMED = re.compile(r":([a-z_0-9]+)")
 
 
-class SlaRow(NamedTuple):
-    """A ticket's fields its SLA policy is chosen by, and its stored SLA state."""
+Kind = tuple[str, str, int, str, bool]
+"""What a ticket's SLA policy is chosen by: its type, category, priority, store code and
+stop-trade flag."""
 
-    id: int
-    ticket_type: str
-    category: str
-    priority: int
-    store: str
-    stop_trade: bool
-    policy: str
-    state: str
-    promised: bool
-    """Deadlines were promised to a client node for it (see `Ticket.promised_resolve_by`)."""
+
+@dataclass(frozen=True, slots=True)
+class SlaBatch:
+    """Tickets' SLA as stored, column by column, for a pass over many.
+
+    Attributes:
+        ids: the tickets' ids, ascending.
+        kinds: each one's `Kind`.
+        policies: the policy each one is under.
+        states: each one's SLA state, as `slastate` stores it.
+        due_us, alarm_us: each one's deadline and next alarm stored now, epoch
+            microseconds; NaN for none.
+        promised: deadlines were promised to a client node for it (see
+            `Ticket.promised_resolve_by`).
+    """
+
+    ids: Sequence[int]
+    kinds: Sequence[Kind]
+    policies: Sequence[str]
+    states: Sequence[str]
+    due_us: Floats
+    alarm_us: Floats
+    promised: Sequence[bool]
 
 
 class Tx:
@@ -484,30 +517,34 @@ class Tx:
                 ],
             )
 
-    def sla_rows(self, after_id: int, limit: int, statuses: Sequence[str]) -> list[SlaRow]:
-        """What the SLA of tickets in statuses with ids above after_id depends on, by id."""
+    def sla_rows(self, after_id: int, limit: int, statuses: Sequence[str]) -> SlaBatch:
+        """What the SLA of tickets in statuses with ids above after_id depends on, by id,
+        with the deadlines and alarms stored now."""
         cursor = self._cursor()
         marks = ", ".join(f":s{i}" for i in range(len(statuses)))
         params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
-        cursor.execute(
-            self._sql(_SQL_SLA_ROWS.format(statuses=marks)),
-            {**params, "after_id": after_id, "limit": limit},
+        dialect = _SQL_SLA_ROWS_DIALECT[self.conn.dialect.name]
+        sql = _SQL_SLA_ROWS.format(statuses=marks, **dialect)
+        cursor.execute(self._sql(sql), {**params, "after_id": after_id, "limit": limit})
+        rows = cursor.fetchall()
+        due_us = _us_of_text([row[8] for row in rows])
+        return SlaBatch(
+            ids=[row[0] for row in rows],
+            kinds=[row[1:6] for row in rows],
+            policies=[row[6] for row in rows],
+            states=[row[7] for row in rows],
+            due_us=np.where(due_us < _FAR_FUTURE_US, due_us, np.nan),
+            alarm_us=_us_of_text([row[9] for row in rows]),
+            promised=[bool(row[10]) for row in rows],
         )
-        return [SlaRow._make(row) for row in cursor.fetchall()]
 
-    def save_deadlines(self, deadlines: Sequence[tuple[int, float | None, float | None]]) -> None:
-        """Writes (ticket id, due, alarm in epoch microseconds) of tickets whose SLA state
-        stays as it is."""
-        if deadlines:
-            rows = [
-                {
-                    "id": ticket_id,
-                    "due_at": self._instant_us(_FAR_FUTURE_US if due is None else due),
-                    "alarm_at": None if alarm is None else self._instant_us(alarm),
-                }
-                for ticket_id, due, alarm in deadlines
-            ]
-            self._cursor().executemany(self._sql(_SQL_SAVE_DEADLINES), rows)
+    def save_deadlines(self, ids: Sequence[int], due_us: Floats, alarm_us: Floats) -> None:
+        """Writes the deadlines and next alarms (epoch microseconds, NaN for none) of tickets
+        whose SLA state stays as it is."""
+        if len(ids):
+            due_at = _text_of_us(np.where(np.isnan(due_us), _FAR_FUTURE_US, due_us))
+            rows = zip(due_at, _text_of_us(alarm_us), ids, strict=True)
+            self._cursor().executemany(_SQL_SAVE_DEADLINES[self.conn.dialect.name], rows)
 
     def alarmed(self, now: datetime, limit: int) -> list[int]:
         """Ids of tickets with an SLA alarm due at now, earliest first, locked for this
@@ -799,12 +836,6 @@ class Tx:
             return value
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-    def _instant_us(self, us: float) -> datetime | str:
-        """An instant given in epoch microseconds, as the raw statements bind it."""
-        if self.conn.dialect.name != "sqlite":
-            return instant(us)
-        return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
-
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
         return module.insert(table)
@@ -837,6 +868,20 @@ def _ticket_values(ticket: Ticket) -> dict[str, Any]:
     values["sla_policy"] = ticket.sla.policy
     values["sla_state"] = slastate.encode(ticket.sla)
     return values
+
+
+def _us_of_text(texts: Sequence[str | None]) -> Floats:
+    """Epoch microseconds of UTC instants written 'YYYY-MM-DD HH:MM:SS.ffffff'; NaN for None."""
+    stamps = np.array(texts, dtype="datetime64[us]")
+    return np.where(np.isnat(stamps), np.nan, stamps.astype(np.int64).astype(np.float64))
+
+
+def _text_of_us(us: Floats) -> list[str | None]:
+    """UTC instants in epoch microseconds (NaN for none) as 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    missing = np.isnan(us)
+    stamps = np.where(missing, 0, us).astype(np.int64).astype("datetime64[us]")
+    texts = np.strings.replace(np.datetime_as_string(stamps, unit="us"), "T", " ").tolist()
+    return [None if none else text for none, text in zip(missing.tolist(), texts, strict=True)]
 
 
 def _after(position: QueuePosition) -> ColumnElement[bool]:
