@@ -1,12 +1,13 @@
 """The SLA of tickets: policies chosen and clocks moved as tickets change, alarms fired.
 
 `TicketService` calls `start` when a ticket is filed and `follow` with the
-changes of every later use case, in the same transaction: each turns the
-changes into SLA events (a status entered, a public reply by an engineer, the
-policy chosen anew when priority, category, type or store change), advances the
-ticket's clocks, and stores on the ticket its nearest deadline (`due_at`, the
-queue order) and its next alarm (`alarm_at`). Finished clocks go to
-`sla_results` in business minutes.
+changes of every later use case, in the same transaction. `start` chooses the
+policy and builds the new ticket's clocks (`filed`, the state its first history
+entries derive); `follow` turns the changes into SLA events (a status entered, a
+public reply by an engineer, the policy chosen anew when priority, category, type
+or store change) and advances the ticket's clocks. Both store on the ticket its
+nearest deadline (`due_at`, the queue order) and its next alarm (`alarm_at`).
+Finished clocks go to `sla_results` in business minutes.
 
 Alarms are fired by `TicketService.fire_alarms` at their instant: each alarm
 level of a running clock fires once (its count is stored with the clock, in the
@@ -37,6 +38,7 @@ from node.domain.sla import (
     advance,
     derive,
     events_of,
+    filed,
     schedule_us,
     view,
 )
@@ -123,10 +125,15 @@ class SlaService:
     # -- following tickets ---------------------------------------------------------
 
     def start(self, ticket: Ticket, store: Store, now: datetime) -> list[Change]:
-        """Starts a new ticket's clocks under the policy its fields choose."""
-        return self._apply(
-            ticket, store, [SlaEvent(now, EventKind.CREATED, ticket.status)], now, [], reselect=True
-        )
+        """Starts a new ticket's clocks under the policy its fields choose.
+
+        Returns:
+            The policy chosen, for the ticket's history.
+        """
+        rules = self.rules(ticket, store)
+        policy = self.config.select(self.subject(ticket, store))
+        self._keep(ticket, filed(ticket.status, policy, now, rules), rules, now)
+        return [] if policy is None else [Change(SLA_ACTION, POLICY_FIELD, "", policy.name)]
 
     def follow(
         self, tx: Tx, ticket: Ticket, changes: Iterable[Change], now: datetime
