@@ -108,17 +108,22 @@ _CO_ASSIGNEES = select(s.co_assignees).where(
 # The statements of filing a ticket run on the DBAPI cursor: SQLAlchemy's work per
 # execution costs more than the statements themselves. Written once with :name
 # parameters (sqlite3's style), turned into psycopg's %(name)s below.
-_SQL_ACTOR = """
-    SELECT users.login, users.role, users.store_code FROM users
-    JOIN api_tokens ON api_tokens.login = users.login
-    WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
-    AND users.active = :active"""
-_SQL_CATALOGUE = """
-    SELECT c.code, c.name, c.ticket_type, c.impact, c.urgency, c.stop_trade, c.group_code,
-           s.code, s.name, s.region, s.timezone, s.tier
+_CATALOGUE_COLUMNS = """c.code, c.name, c.ticket_type, c.impact, c.urgency, c.stop_trade,
+    c.group_code, s.code, s.name, s.region, s.timezone, s.tier"""
+_SQL_CATALOGUE = f"""
+    SELECT {_CATALOGUE_COLUMNS}
     FROM (SELECT 1 AS one) AS anchor
     LEFT JOIN categories c ON c.code = :category
     LEFT JOIN stores s ON s.code = :store"""
+# A token's user, and with it the category and store a call asks for (the user's own
+# store when the call names none): one round trip where filing a ticket needs both.
+_SQL_ACTOR_AND_CATALOGUE = f"""
+    SELECT users.login, users.role, users.store_code, {_CATALOGUE_COLUMNS} FROM users
+    JOIN api_tokens ON api_tokens.login = users.login
+    LEFT JOIN categories c ON c.code = :category
+    LEFT JOIN stores s ON s.code = COALESCE(NULLIF(:store, ''), users.store_code)
+    WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
+    AND users.active = :active"""
 _TICKET_COLUMNS = [column.key for column in _TICKET_FIELDS.values()] + [
     *_SLA_COLUMNS,
     "request_id",
@@ -184,6 +189,8 @@ class Tx:
         self.key_prefix = key_prefix
         self.writable = writable
         self.committed: list[Callable[[], None]] = []
+        self._catalogue: dict[tuple[str, str], tuple[Category | None, Store | None]] = {}
+        """(category, store) → what `category_and_store` answers, read ahead with the actor."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Calls callback once the transaction has committed (never if it rolls back)."""
@@ -206,6 +213,7 @@ class Tx:
             "tier": store.tier.value,
         }
         self._upsert(s.stores, row, ["code"])
+        self._catalogue.clear()
 
     def store(self, code: str) -> Store | None:
         return self.category_and_store("", code)[1]
@@ -235,20 +243,20 @@ class Tx:
             "group_code": category.group,
         }
         self._upsert(s.categories, row, ["code"])
+        self._catalogue.clear()
 
     def category(self, code: str) -> Category | None:
         return self.category_and_store(code, "")[0]
 
     def category_and_store(self, category: str, store: str) -> tuple[Category | None, Store | None]:
-        """A category and a store, read in one statement (filing a ticket needs both)."""
-        row = self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
-        code, name, ticket_type, impact, urgency, stop_trade, group = row[:7]
-        found = None
-        if code is not None:
-            kind, levels = TicketType(ticket_type), (Level(impact), Level(urgency))
-            found = Category(code, name, kind, *levels, stop_trade=bool(stop_trade), group=group)
-        code, name, region, timezone, tier = row[7:]
-        return found, None if code is None else Store(code, name, region, timezone, Tier(tier))
+        """A category and a store, read in one statement (filing a ticket needs both), or
+        with the actor when `actor_for_token` was asked for them."""
+        found = self._catalogue.get((category, store))
+        if found is None:
+            found = _catalogue(
+                self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
+            )
+        return found
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
@@ -290,10 +298,23 @@ class Tx:
         )
         return len(result.all())
 
-    def actor_for_token(self, token_sha256: str) -> Actor | None:
-        """The active user a live token belongs to."""
-        row = self._fetchone(_SQL_ACTOR, {"digest": token_sha256, "active": True})
-        return None if row is None else Actor(row[0], Role(row[1]), row[2])
+    def actor_for_token(
+        self, token_sha256: str, category: str = "", store: str = ""
+    ) -> Actor | None:
+        """The active user a live token belongs to.
+
+        Args:
+            category: a category code this transaction will ask `category_and_store` for,
+                read in the same statement ('' for none).
+            store: the store code it will ask for with it; '' for the user's own store.
+        """
+        params = {"digest": token_sha256, "active": True, "category": category, "store": store}
+        row = self._fetchone(_SQL_ACTOR_AND_CATALOGUE, params)
+        if row is None:
+            return None
+        actor = Actor(row[0], Role(row[1]), row[2])
+        self._catalogue[category, store or actor.store or ""] = _catalogue(row[3:])
+        return actor
 
     # -- tickets -----------------------------------------------------------------
 
@@ -781,6 +802,17 @@ def _after(position: QueuePosition) -> ColumnElement[bool]:
     for column, value in reversed(keys[:-1]):
         later = or_(column > value, and_(column == value, later))
     return or_(later_kind, and_(t.stop_trade == position.stop_trade, later))
+
+
+def _catalogue(row: Sequence[Any]) -> tuple[Category | None, Store | None]:
+    """The category and store of a row of `_CATALOGUE_COLUMNS` (None where not found)."""
+    code, name, ticket_type, impact, urgency, stop_trade, group = row[:7]
+    found = None
+    if code is not None:
+        kind, levels = TicketType(ticket_type), (Level(impact), Level(urgency))
+        found = Category(code, name, kind, *levels, stop_trade=bool(stop_trade), group=group)
+    code, name, region, timezone, tier = row[7:]
+    return found, None if code is None else Store(code, name, region, timezone, Tier(tier))
 
 
 def _store(row: Row[Any]) -> Store:
