@@ -70,6 +70,7 @@ _TICKET_FIELDS = {
     "alarm_at": s.tickets.c.alarm_at,
 }
 """Ticket attribute → column, for the attributes stored as they are."""
+_TICKET_KEYS = [(attr, column.key) for attr, column in _TICKET_FIELDS.items()]
 _SLA_COLUMNS = ["due_at", "sla_policy", "sla_state"]
 """Columns of what the ticket holds of its SLA."""
 
@@ -778,8 +779,10 @@ def _pyformat(sql: str) -> str:
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
-    values = {column.key: getattr(ticket, attr) for attr, column in _TICKET_FIELDS.items()}
-    values = {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    values = {}
+    for attr, key in _TICKET_KEYS:
+        value = getattr(ticket, attr)
+        values[key] = value.value if isinstance(value, Enum) else value
     values["due_at"] = ticket.due_at or FAR_FUTURE
     values["sla_policy"] = ticket.sla.policy
     values["sla_state"] = slastate.encode(ticket.sla)
