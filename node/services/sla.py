@@ -267,8 +267,9 @@ class SlaService:
         ticket.sla = state
         views, alarms = [], []
         for clock in state.clocks:
-            calendar = rules.calendar_of(clock)
-            due, alarm = clock.schedule(calendar, rules.policy_of(clock).levels)
+            policy = rules.policy_of(clock)
+            calendar = rules.calendar(policy)
+            due, alarm = clock.schedule(calendar, policy.levels)
             views.append(view(clock, calendar, now, due))
             if alarm is not None:
                 alarms.append(alarm)
