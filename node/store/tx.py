@@ -136,10 +136,6 @@ _SQL_INSERT_TICKET = (
     "ON CONFLICT (requester, request_id) DO NOTHING RETURNING id"
 )
 _HISTORY_COLUMNS = ["ticket_id", "at", "actor", "action", "field", "before", "after", "internal"]
-_SQL_INSERT_HISTORY = (
-    f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
-)
 _SQL_SLA_ROWS = """
     SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state
     FROM tickets WHERE id > :after_id AND status IN ({statuses}) ORDER BY id LIMIT :limit"""
@@ -589,22 +585,17 @@ class Tx:
     def add_history(
         self, ticket_id: int, at: datetime, actor: str, changes: Iterable[Change]
     ) -> None:
-        at_value = self._instant(at)
-        rows = [
-            {
-                "ticket_id": ticket_id,
-                "at": at_value,
-                "actor": actor,
-                "action": c.action,
-                "field": c.field,
-                "before": c.before,
-                "after": c.after,
-                "internal": c.internal,
-            }
-            for c in changes
-        ]
-        if rows:
-            self._cursor().executemany(self._sql(_SQL_INSERT_HISTORY), rows)
+        """Records changes made at `at` by actor as history entries, in their order, with
+        one statement: each statement lets go of the GIL and must win it back, and
+        executemany does so once per row."""
+        params: dict[str, Any] = {"ticket_id": ticket_id, "at": self._instant(at), "actor": actor}
+        count = 0
+        for count, c in enumerate(changes, 1):
+            params[f"action{count}"], params[f"field{count}"] = c.action, c.field
+            params[f"before{count}"], params[f"after{count}"] = c.before, c.after
+            params[f"internal{count}"] = c.internal
+        if count:
+            self._cursor().execute(self._sql(_insert_history(count)), params)
 
     def history(
         self,
@@ -770,6 +761,18 @@ class Tx:
     def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
         stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+
+
+@functools.cache
+def _insert_history(count: int) -> str:
+    """The INSERT of count history entries of one ticket, actor and instant, with the
+    parameters ticket_id, at, actor and, numbered from 1, action, field, before, after
+    and internal. Its rows get ascending ids in their order."""
+    rows = ", ".join(
+        f"(:ticket_id, :at, :actor, :action{n}, :field{n}, :before{n}, :after{n}, :internal{n})"
+        for n in range(1, count + 1)
+    )
+    return f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) VALUES {rows}"
 
 
 @functools.cache
