@@ -28,6 +28,7 @@ from node.domain.sla import (
     Timer,
     advance,
     derive,
+    filed,
 )
 from node.domain.slapolicy import ALWAYS, DEFAULT_SLA_CONFIG, SlaConfig, duration_s
 from node.domain.workflow import DEFAULT_WORKFLOW
@@ -499,6 +500,47 @@ def test_deriving_at_once_equals_advancing_one_event_at_a_time(
     for event in events[half:]:
         stored = advance(stored, event, rules)
     assert stored == state
+
+
+@st.composite
+def filings(draw: st.DrawFn) -> tuple[str, Policy | None, Rules]:
+    """A status a ticket is filed in, the policy it falls under (None: none), and rules with
+    that policy among others, any pauses and any calendar."""
+    targets = st.dictionaries(st.sampled_from(Timer), st.floats(1.0, 5 * 365 * 24 * HOUR))
+    warnings = st.lists(st.floats(0.01, 0.99), unique=True, max_size=3).map(sorted).map(tuple)
+    policies = [
+        Policy(name, draw(targets), draw(warnings))
+        for name in draw(st.lists(st.sampled_from("pqr"), unique=True, max_size=3))
+    ]
+    policy = draw(st.sampled_from([None, *policies]))
+    pauses = draw(
+        st.dictionaries(st.sampled_from(ALL_STATUSES), st.frozensets(st.sampled_from(Timer)))
+    )
+    calendar = draw(st.sampled_from(CALENDARS))
+    rules = Rules(
+        kind=DEFAULT_WORKFLOW.kind,
+        pauses=pauses,
+        policies={p.name: p for p in policies},
+        calendar=lambda _policy: calendar,
+    )
+    return draw(st.sampled_from(ALL_STATUSES)), policy, rules
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    filing=filings(),
+    at=st.datetimes(
+        datetime(1990, 1, 1), datetime(2200, 1, 1), timezones=st.sampled_from([UTC, MOSCOW, BERLIN])
+    ),
+)
+def test_a_filed_ticket_has_the_state_its_first_events_derive(
+    filing: tuple[str, Policy | None, Rules], at: datetime
+) -> None:
+    status, policy, rules = filing
+    events = [SlaEvent(at, EventKind.CREATED, status)]
+    if policy is not None:
+        events.append(SlaEvent(at, EventKind.POLICY, policy.name))
+    assert filed(status, policy, at, rules) == derive(events, rules)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ concurrent changes to one ticket are serialised so that none is lost."""
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,7 @@ from node.domain.ticket import (
     TicketType,
     Visibility,
 )
+from node.services.admin import token_digest
 from node.store import schema
 from node.store.database import Database
 from node.store.tx import Tx
@@ -229,3 +231,20 @@ def test_concurrent_resolves_resolve_once(desk: Desk) -> None:
         if e.change == Change("transition", "status", "in_progress", "resolved")
     ]
     assert len(resolutions) == 1
+
+
+def test_the_catalogue_read_with_a_token_is_what_a_lookup_finds_until_it_changes(
+    desk: Desk,
+) -> None:
+    token = desk.admin.create_token("anna")
+    with desk.db.write() as tx:
+        actor = tx.actor_for_token(token_digest(token), "scales", "")
+        assert actor is not None and actor.store == "msk-001"
+        category, store = tx.category_and_store("scales", "msk-001")  # read with the actor
+        assert category == tx.category("scales") and category is not None
+        assert store == tx.store("msk-001") and store is not None
+        assert tx.actor_for_token(token_digest(token), "teleport", "zzz-9") == actor
+        assert tx.category_and_store("teleport", "zzz-9") == (None, None)
+        tx.put_store(replace(store, name="Bakery, renamed"))
+        renamed = tx.category_and_store("scales", "msk-001")[1]
+        assert renamed is not None and renamed.name == "Bakery, renamed"

@@ -94,14 +94,20 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         answer: Callable[[Actor, T], R],
         *,
         write: bool = False,
+        category: str = "",
+        store: str = "",
     ) -> R:
         """Runs use_case as `_run` does, then answer(actor, its result) on the same worker
         thread once the transaction has ended: on SQLite, where writers take turns, the
-        next writer need not wait for the answer to be built."""
+        next writer need not wait for the answer to be built. A category and store the
+        use case looks up are read with the caller's authentication (`AdminService.run_as`).
+        """
         token = bearer_token(context.invocation_metadata())
 
         def work() -> R:
-            actor, result = self.admin.run_as(token, lambda a: (a, use_case(a)), write=write)
+            actor, result = self.admin.run_as(
+                token, lambda a: (a, use_case(a)), write=write, category=category, store=store
+            )
             return answer(actor, result)
 
         return await self._call(context, work)
@@ -126,6 +132,8 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
             lambda a: self.tickets.create(a, codec.draft_from_pb(request)),
             self._ticket,
             write=True,
+            category=request.category,
+            store=request.store,
         )
 
     async def GetTicket(self, request: pb.GetTicketRequest, context: Context) -> pb.Ticket:

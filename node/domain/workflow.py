@@ -75,8 +75,13 @@ class Workflow:
         return None
 
     def available(self, ticket: Ticket, actor: Actor) -> list[Transition]:
-        """The transitions actor may take on ticket now."""
-        return [t for t in self.transitions if self.refusal(t, ticket, actor) is None]
+        """The transitions actor may take on ticket now: of those leaving its status, the
+        ones `refusal` lets through."""
+        return [
+            t
+            for t in self.transitions
+            if ticket.status in t.sources and self.refusal(t, ticket, actor) is None
+        ]
 
     def apply(
         self, ticket: Ticket, actor: Actor, name: str, reason: str, now: datetime

@@ -33,8 +33,13 @@ class AdminService:
         self.db = db
         self.clock = clock
 
-    def authenticate(self, token: str) -> Actor:
+    def authenticate(self, token: str, category: str = "", store: str = "") -> Actor:
         """The actor behind an API token.
+
+        Args:
+            category: a category code the transaction goes on to look up, read with the
+                actor (see `Tx.actor_for_token`).
+            store: the store code it looks up with it; '' for the actor's own store.
 
         Raises:
             Unauthenticated: the token is missing, malformed, unknown or revoked.
@@ -42,19 +47,30 @@ class AdminService:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             raise Unauthenticated("authorization: expected 'Bearer hdx_...' with a valid token")
         with self.db.read() as tx:
-            actor = tx.actor_for_token(token_digest(token))
+            actor = tx.actor_for_token(token_digest(token), category, store)
         if actor is None:
             raise Unauthenticated("authorization: unknown or revoked token")
         return actor
 
-    def run_as(self, token: str, use_case: Callable[[Actor], T], *, write: bool) -> T:
+    def run_as(
+        self,
+        token: str,
+        use_case: Callable[[Actor], T],
+        *,
+        write: bool,
+        category: str = "",
+        store: str = "",
+    ) -> T:
         """Authenticates token and runs use_case for its user, in one transaction.
 
         Args:
             write: use_case writes (it then runs in a read-write transaction).
+            category: a category code use_case looks up; read with the actor, it saves
+                filing a ticket a round trip.
+            store: the store code use_case looks up with it; '' for the actor's own store.
         """
         with self.db.write() if write else self.db.read():
-            return use_case(self.authenticate(token))
+            return use_case(self.authenticate(token, category, store))
 
     def add_user(self, login: str, name: str, role: Role, store: str | None) -> User:
         """Adds a user. Requesters belong to a store; others may not.

@@ -1,12 +1,14 @@
 """The SLA of tickets: policies chosen and clocks moved as tickets change, alarms fired.
 
 `TicketService` calls `start` when a ticket is filed and `follow` with the
-changes of every later use case, in the same transaction: each turns the
-changes into SLA events (a status entered, a public reply by an engineer, the
-policy chosen anew when priority, category, type or store change), advances the
-ticket's clocks, and stores on the ticket its nearest deadline (`due_at`, the
-queue order; never later than the deadlines promised to the client node that
-handed the ticket to this one, see `promise`) and its next alarm (`alarm_at`).
+changes of every later use case, in the same transaction. `start` chooses the
+policy and builds the new ticket's clocks (`filed`, the state its first history
+entries derive); `follow` turns the changes into SLA events (a status entered, a
+public reply by an engineer, the policy chosen anew when priority, category, type
+or store change) and advances the ticket's clocks. Both store on the ticket its
+nearest deadline (`due_at`, the queue order; never later than the deadlines
+promised to the client node that handed the ticket to this one, see `promise`) and
+its next alarm (`alarm_at`).
 Finished clocks go to `sla_results` in business minutes.
 
 Alarms are fired by `TicketService.fire_alarms` at their instant: each alarm
@@ -43,6 +45,7 @@ from node.domain.sla import (
     advance,
     derive,
     events_of,
+    filed,
     view,
 )
 from node.domain.slapolicy import ALWAYS, Action, Shift, SlaConfig, Subject
@@ -174,10 +177,15 @@ class SlaService:
     # -- following tickets ---------------------------------------------------------
 
     def start(self, ticket: Ticket, store: Store, now: datetime) -> list[Change]:
-        """Starts a new ticket's clocks under the policy its fields choose."""
-        return self._apply(
-            ticket, store, [SlaEvent(now, EventKind.CREATED, ticket.status)], now, [], reselect=True
-        )
+        """Starts a new ticket's clocks under the policy its fields choose.
+
+        Returns:
+            The policy chosen, for the ticket's history.
+        """
+        rules = self.rules(ticket, store)
+        policy = self.config.select(self.subject(ticket, store))
+        self._keep(ticket, filed(ticket.status, policy, now, rules), rules, now)
+        return [] if policy is None else [Change(SLA_ACTION, POLICY_FIELD, "", policy.name)]
 
     def follow(
         self, tx: Tx, ticket: Ticket, changes: Iterable[Change], now: datetime
@@ -326,8 +334,9 @@ class SlaService:
         ticket.sla = state
         views, alarms = [], []
         for clock in state.clocks:
-            calendar = rules.calendar_of(clock)
-            due, alarm = clock.schedule(calendar, rules.policy_of(clock).levels)
+            policy = rules.policy_of(clock)
+            calendar = rules.calendar(policy)
+            due, alarm = clock.schedule(calendar, policy.levels)
             views.append(view(clock, calendar, now, due))
             if alarm is not None:
                 alarms.append(alarm)

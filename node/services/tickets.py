@@ -50,6 +50,8 @@ SLA_CONFIG_SETTING = "sla_config"
 """The node setting naming the SLA configuration open tickets were computed under."""
 COMMENT_EXCERPT = 200
 """How much of a comment its history entry repeats."""
+_FINGERPRINT_JSON = json.JSONEncoder(default=str)
+"""`json.dumps(..., default=str)`, the encoder built once rather than per call."""
 
 
 class TicketService:
@@ -548,4 +550,4 @@ def _fingerprint(draft: TicketDraft) -> str:
         draft.urgency,
         draft.requester,
     )
-    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(content).encode()).hexdigest()

@@ -97,30 +97,29 @@ class Database:
             tx.put_setting("key_prefix", key_prefix)
             tx.put_setting("node_name", node_name)
 
-    @contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self) -> AbstractContextManager[Tx]:
         """A read-write transaction: committed when the block ends, rolled back on error.
 
         Inside a transaction this thread has open already, it joins that one, so a
         caller can make several use cases (authentication and the call) one transaction.
         """
-        with self._transaction(write=True) as tx:
-            yield tx
+        return self._transaction(write=True)
 
-    @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self) -> AbstractContextManager[Tx]:
         """A read-only transaction over one consistent snapshot."""
-        with self._transaction(write=False) as tx:
-            yield tx
+        return self._transaction(write=False)
+
+    def _transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
+        """The transaction this thread has open, joined, or else a new one."""
+        current: Tx | None = getattr(self._local, "tx", None)
+        if current is None:
+            return self._new_transaction(write=write)
+        if write and not current.writable:
+            raise RuntimeError("a writing use case inside a read-only transaction")
+        return nullcontext(current)
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Tx]:
-        current: Tx | None = getattr(self._local, "tx", None)
-        if current is not None:
-            if write and not current.writable:
-                raise RuntimeError("a writing use case inside a read-only transaction")
-            yield current
-            return
+    def _new_transaction(self, *, write: bool) -> Iterator[Tx]:
         try:
             prefix = self.key_prefix
             with self._writers if write else nullcontext():

@@ -17,6 +17,9 @@ import orjson
 from node.domain.calendar import epoch_us, instant
 from node.domain.sla import Clock, ClockState, TicketSla, Timer
 
+_JSON = json.JSONEncoder(separators=(",", ":"))
+"""Compact JSON, the encoder built once: `json.dumps` builds one per call given options."""
+
 
 class RawClock(NamedTuple):
     """A stored live clock's fields as stored: instants in epoch microseconds."""
@@ -58,7 +61,7 @@ def encode(sla: TicketSla) -> str:
         for c in sla.clocks
         if c.live
     ]
-    return json.dumps([sla.cycle, sla.responded, clocks], separators=(",", ":"))
+    return _JSON.encode([sla.cycle, sla.responded, clocks])
 
 
 def decode(text: str, status: str, policy: str) -> TicketSla:

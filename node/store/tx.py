@@ -79,6 +79,7 @@ _TICKET_FIELDS = {
     "promised_resolve_by": s.tickets.c.promised_resolve_by,
 }
 """Ticket attribute → column, for the attributes stored as they are."""
+_TICKET_KEYS = [(attr, column.key) for attr, column in _TICKET_FIELDS.items()]
 _SLA_COLUMNS = ["due_at", "sla_policy", "sla_state"]
 """Columns of what the ticket holds of its SLA."""
 _INSTANTS = [
@@ -128,17 +129,22 @@ _CO_ASSIGNEES = select(s.co_assignees).where(
 # The statements of filing a ticket run on the DBAPI cursor: SQLAlchemy's work per
 # execution costs more than the statements themselves. Written once with :name
 # parameters (sqlite3's style), turned into psycopg's %(name)s below.
-_SQL_ACTOR = """
-    SELECT users.login, users.role, users.store_code FROM users
-    JOIN api_tokens ON api_tokens.login = users.login
-    WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
-    AND users.active = :active"""
-_SQL_CATALOGUE = """
-    SELECT c.code, c.name, c.ticket_type, c.impact, c.urgency, c.stop_trade, c.group_code,
-           s.code, s.name, s.region, s.timezone, s.tier
+_CATALOGUE_COLUMNS = """c.code, c.name, c.ticket_type, c.impact, c.urgency, c.stop_trade,
+    c.group_code, s.code, s.name, s.region, s.timezone, s.tier"""
+_SQL_CATALOGUE = f"""
+    SELECT {_CATALOGUE_COLUMNS}
     FROM (SELECT 1 AS one) AS anchor
     LEFT JOIN categories c ON c.code = :category
     LEFT JOIN stores s ON s.code = :store"""
+# A token's user, and with it the category and store a call asks for (the user's own
+# store when the call names none): one round trip where filing a ticket needs both.
+_SQL_ACTOR_AND_CATALOGUE = f"""
+    SELECT users.login, users.role, users.store_code, {_CATALOGUE_COLUMNS} FROM users
+    JOIN api_tokens ON api_tokens.login = users.login
+    LEFT JOIN categories c ON c.code = :category
+    LEFT JOIN stores s ON s.code = COALESCE(NULLIF(:store, ''), users.store_code)
+    WHERE api_tokens.token_sha256 = :digest AND api_tokens.revoked_at IS NULL
+    AND users.active = :active"""
 _TICKET_COLUMNS = [column.key for column in _TICKET_FIELDS.values()] + [
     *_SLA_COLUMNS,
     "request_id",
@@ -150,10 +156,6 @@ _SQL_INSERT_TICKET = (
     "ON CONFLICT (requester, request_id) DO NOTHING RETURNING id"
 )
 _HISTORY_COLUMNS = ["ticket_id", "at", "actor", "action", "field", "before", "after", "internal"]
-_SQL_INSERT_HISTORY = (
-    f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _HISTORY_COLUMNS)})"
-)
 _SQL_SLA_ROWS = """
     SELECT id, ticket_type, category_code, priority, store_code, stop_trade, sla_policy, sla_state,
            {due_at}, {alarm_at}, promised_respond_by IS NOT NULL OR promised_resolve_by IS NOT NULL
@@ -237,6 +239,8 @@ class Tx:
         self.key_prefix = key_prefix
         self.writable = writable
         self.committed: list[Callable[[], None]] = []
+        self._catalogue: dict[tuple[str, str], tuple[Category | None, Store | None]] = {}
+        """(category, store) → what `category_and_store` answers, read ahead with the actor."""
 
     @functools.cached_property
     def links(self) -> Links:
@@ -284,6 +288,7 @@ class Tx:
             "tier": store.tier.value,
         }
         self._upsert(s.stores, row, ["code"])
+        self._catalogue.clear()
 
     def store(self, code: str) -> Store | None:
         return self.category_and_store("", code)[1]
@@ -313,20 +318,20 @@ class Tx:
             "group_code": category.group,
         }
         self._upsert(s.categories, row, ["code"])
+        self._catalogue.clear()
 
     def category(self, code: str) -> Category | None:
         return self.category_and_store(code, "")[0]
 
     def category_and_store(self, category: str, store: str) -> tuple[Category | None, Store | None]:
-        """A category and a store, read in one statement (filing a ticket needs both)."""
-        row = self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
-        code, name, ticket_type, impact, urgency, stop_trade, group = row[:7]
-        found = None
-        if code is not None:
-            kind, levels = TicketType(ticket_type), (Level(impact), Level(urgency))
-            found = Category(code, name, kind, *levels, stop_trade=bool(stop_trade), group=group)
-        code, name, region, timezone, tier = row[7:]
-        return found, None if code is None else Store(code, name, region, timezone, Tier(tier))
+        """A category and a store, read in one statement (filing a ticket needs both), or
+        with the actor when `actor_for_token` was asked for them."""
+        found = self._catalogue.get((category, store))
+        if found is None:
+            found = _catalogue(
+                self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
+            )
+        return found
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
@@ -368,10 +373,23 @@ class Tx:
         )
         return len(result.all())
 
-    def actor_for_token(self, token_sha256: str) -> Actor | None:
-        """The active user a live token belongs to."""
-        row = self._fetchone(_SQL_ACTOR, {"digest": token_sha256, "active": True})
-        return None if row is None else Actor(row[0], Role(row[1]), row[2])
+    def actor_for_token(
+        self, token_sha256: str, category: str = "", store: str = ""
+    ) -> Actor | None:
+        """The active user a live token belongs to.
+
+        Args:
+            category: a category code this transaction will ask `category_and_store` for,
+                read in the same statement ('' for none).
+            store: the store code it will ask for with it; '' for the user's own store.
+        """
+        params = {"digest": token_sha256, "active": True, "category": category, "store": store}
+        row = self._fetchone(_SQL_ACTOR_AND_CATALOGUE, params)
+        if row is None:
+            return None
+        actor = Actor(row[0], Role(row[1]), row[2])
+        self._catalogue[category, store or actor.store or ""] = _catalogue(row[3:])
+        return actor
 
     # -- tickets -----------------------------------------------------------------
 
@@ -649,22 +667,17 @@ class Tx:
     def add_history(
         self, ticket_id: int, at: datetime, actor: str, changes: Iterable[Change]
     ) -> None:
-        at_value = self._instant(at)
-        rows = [
-            {
-                "ticket_id": ticket_id,
-                "at": at_value,
-                "actor": actor,
-                "action": c.action,
-                "field": c.field,
-                "before": c.before,
-                "after": c.after,
-                "internal": c.internal,
-            }
-            for c in changes
-        ]
-        if rows:
-            self._cursor().executemany(self._sql(_SQL_INSERT_HISTORY), rows)
+        """Records changes made at `at` by actor as history entries, in their order, with
+        one statement: each statement lets go of the GIL and must win it back, and
+        executemany does so once per row."""
+        params: dict[str, Any] = {"ticket_id": ticket_id, "at": self._instant(at), "actor": actor}
+        count = 0
+        for count, c in enumerate(changes, 1):
+            params[f"action{count}"], params[f"field{count}"] = c.action, c.field
+            params[f"before{count}"], params[f"after{count}"] = c.before, c.after
+            params[f"internal{count}"] = c.internal
+        if count:
+            self._cursor().execute(self._sql(_insert_history(count)), params)
 
     def history(
         self,
@@ -856,14 +869,28 @@ def unavailable(error: OperationalError) -> Unavailable:
 
 
 @functools.cache
+def _insert_history(count: int) -> str:
+    """The INSERT of count history entries of one ticket, actor and instant, with the
+    parameters ticket_id, at, actor and, numbered from 1, action, field, before, after
+    and internal. Its rows get ascending ids in their order."""
+    rows = ", ".join(
+        f"(:ticket_id, :at, :actor, :action{n}, :field{n}, :before{n}, :after{n}, :internal{n})"
+        for n in range(1, count + 1)
+    )
+    return f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) VALUES {rows}"
+
+
+@functools.cache
 def _pyformat(sql: str) -> str:
     """sql with psycopg's %(name)s parameters for sqlite3's :name ones."""
     return _NAMED.sub(r"%(\1)s", sql)
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
-    values = {column.key: getattr(ticket, attr) for attr, column in _TICKET_FIELDS.items()}
-    values = {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+    values = {}
+    for attr, key in _TICKET_KEYS:
+        value = getattr(ticket, attr)
+        values[key] = value.value if isinstance(value, Enum) else value
     values["due_at"] = ticket.due_at or FAR_FUTURE
     values["sla_policy"] = ticket.sla.policy
     values["sla_state"] = slastate.encode(ticket.sla)
@@ -900,6 +927,17 @@ def _after(position: QueuePosition) -> ColumnElement[bool]:
     for column, value in reversed(keys[:-1]):
         later = or_(column > value, and_(column == value, later))
     return or_(later_kind, and_(t.stop_trade == position.stop_trade, later))
+
+
+def _catalogue(row: Sequence[Any]) -> tuple[Category | None, Store | None]:
+    """The category and store of a row of `_CATALOGUE_COLUMNS` (None where not found)."""
+    code, name, ticket_type, impact, urgency, stop_trade, group = row[:7]
+    found = None
+    if code is not None:
+        kind, levels = TicketType(ticket_type), (Level(impact), Level(urgency))
+        found = Category(code, name, kind, *levels, stop_trade=bool(stop_trade), group=group)
+    code, name, region, timezone, tier = row[7:]
+    return found, None if code is None else Store(code, name, region, timezone, Tier(tier))
 
 
 def _store(row: Row[Any]) -> Store:
