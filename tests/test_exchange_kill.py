@@ -38,7 +38,7 @@ from tests.node_processes import NodeProcess, init_node, ok, pair
 from tests.postgres import PostgresServer
 
 T = TypeVar("T")
-TICKETS = 10
+TICKETS = 20
 """Tickets each stream hands off."""
 STREAM_S = 60.0
 """The longest a stream may take, faults and restarts included."""
@@ -440,7 +440,7 @@ def test_nodes_killed_during_a_stream_of_hand_offs_lose_nothing_and_double_nothi
     chance = random.Random(seed)
 
     def kill_one() -> None:
-        time.sleep(chance.uniform(0.2, 1.5))
+        time.sleep(chance.uniform(0.2, 1.0))
         victim = chance.choice(both.nodes)
         victim.kill()
         time.sleep(chance.uniform(0.0, 0.5))
