@@ -36,13 +36,11 @@ from tests.exchange_nodes import (
     pair,
     pull_request,
     snapshot,
-    start_node,
+    start_on_backend,
     status,
     wait_for,
 )
-from tests.postgres import PostgresServer
 
-_names = itertools.count()
 _said = itertools.count()
 
 
@@ -121,15 +119,9 @@ def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     tmp = tmp_path_factory.mktemp(f"trust-{request.param}")
     clock = FakeClock()
 
-    def url(name: str) -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp / name}.db"
-        server: PostgresServer = request.getfixturevalue("postgres")
-        return server.create_database(f"t_{name}_{next(_names)}")
-
-    retail = start_node(url("retail"), tmp / "retail", "retail", "RET", clock)
-    contractor = start_node(url("contractor"), tmp / "contractor", "contractor", "CON", clock)
-    other = start_node(url("other"), tmp / "other", "other", "OTH", clock)
+    retail = start_on_backend(request, tmp, "retail", "RET", clock)
+    contractor = start_on_backend(request, tmp, "contractor", "CON", clock)
+    other = start_on_backend(request, tmp, "other", "OTH", clock)
     try:
         pair(retail, contractor)
         pair(other, contractor)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 
 from node.domain.partner import (
     Delivery,
@@ -244,8 +244,8 @@ class Links:
 
     def outbox_size(self, partner: str) -> int:
         e = s.link_events.c
-        query = select(e.id).where(e.partner == partner, e.pending.is_(True))
-        return len(self.conn.execute(query).all())
+        query = select(func.count()).where(e.partner == partner, e.pending.is_(True))
+        return self.conn.scalar(query) or 0
 
     def delivered(self, event_id: int, receipt: bytes, received_at: datetime) -> None:
         self.conn.execute(
