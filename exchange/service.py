@@ -19,6 +19,7 @@ Internal comments never cross.
 """
 
 import base64
+import contextlib
 import dataclasses
 import json
 import logging
@@ -192,17 +193,20 @@ class Handed:
 
 @dataclass
 class _Batch:
-    """What receiving one call's events keeps from event to event.
+    """What receiving a chunk of one call's events keeps from event to event.
 
     Attributes:
-        stalled: links an event was refused on, with the sequence number expected there.
+        stalled: links an event was refused on, with the sequence number expected there
+            (in this call, so far).
         heard: partners an event of this chunk came from (noted once per chunk).
         partners: the senders of this chunk as read (and on PostgreSQL locked) in it.
+        results: the chunk's results, once applied.
     """
 
     stalled: dict[str, int] = dataclasses.field(default_factory=dict)
     heard: set[str] = dataclasses.field(default_factory=set)
     partners: dict[str, Partner | None] = dataclasses.field(default_factory=dict)
+    results: list[pb.Result] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,8 +504,9 @@ class ExchangeService:
 
     def receive(self, envelopes: Sequence[pb.Envelope]) -> list[pb.Result]:
         """Verifies and applies events in order, with their receipts: RECEIVE_CHUNK events per
-        transaction, each event within a savepoint of its own, so a refused one leaves
-        nothing behind and the others stand.
+        transaction. A refused event leaves nothing behind and the others stand: a chunk
+        is applied at once, and if one of its events fails, applied again with each event
+        within a savepoint of its own (a savepoint costs more than the event itself).
 
         Returns:
             One result per event: its receipt, or the refusal (code, message, and on a gap
@@ -512,35 +517,41 @@ class ExchangeService:
             Unavailable: the database failed; no result stands (the sender sends again).
         """
         results: list[pb.Result] = []
-        batch = _Batch()
+        stalled: dict[str, int] = {}
         for start in range(0, len(envelopes), RECEIVE_CHUNK):
-            with self.db.write() as tx:
-                chunk = envelopes[start : start + RECEIVE_CHUNK]
-                results += [self._result(tx, envelope, batch) for envelope in chunk]
-                for sender in batch.heard:
-                    self._heard_from(tx, sender, self.clock.now())
-                batch.heard.clear()
-                batch.partners.clear()
+            chunk = envelopes[start : start + RECEIVE_CHUNK]
+            try:
+                batch = self._chunk(chunk, _Batch(dict(stalled)), isolated=False)
+            except _Isolate:
+                batch = self._chunk(chunk, _Batch(dict(stalled)), isolated=True)
+            results += batch.results
+            stalled = batch.stalled
         return results
 
-    def _result(self, tx: Tx, envelope: pb.Envelope, batch: "_Batch") -> pb.Result:
-        """The receipt of one event applied in a savepoint of tx, or why it is refused."""
+    def _chunk(self, chunk: Sequence[pb.Envelope], batch: "_Batch", *, isolated: bool) -> "_Batch":
+        """Applies a chunk of events in one transaction, their results kept in batch.
+
+        Raises:
+            _Isolate: not isolated, and an event failed; nothing of the chunk stands.
+        """
+        with self.db.write() as tx:
+            batch.results = [self._result(tx, envelope, batch, isolated) for envelope in chunk]
+            for sender in batch.heard:
+                self._heard_from(tx, sender, self.clock.now())
+        return batch
+
+    def _result(self, tx: Tx, envelope: pb.Envelope, batch: "_Batch", isolated: bool) -> pb.Result:
+        """The receipt of one event applied in tx (within a savepoint of its own if
+        isolated), or why it is refused."""
         try:
-            with tx.savepoint():
+            with tx.savepoint() if isolated else contextlib.nullcontext():
                 return pb.Result(receipt=self._receive(envelope, batch))
-        except Refused as refusal:
-            return pb.Result(
-                code=_code(refusal.code), message=str(refusal), expected_seq=refusal.expected_seq
-            )
         except Unavailable:
             raise
-        except DomainError as error:
-            status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
-            return pb.Result(code=status.value[0], message=str(error))
-        except Exception:
-            log.exception("applying an event failed")
-            internal = grpc.StatusCode.INTERNAL.value[0]
-            return pb.Result(code=internal, message="internal error; see the log")
+        except Exception as error:
+            if not isolated:
+                raise _Isolate from error
+            return _refusal(error)
 
     def _receive(self, envelope: pb.Envelope, batch: "_Batch") -> pb.Envelope:
         with self.db.read() as tx:
@@ -970,6 +981,23 @@ class ExchangeService:
         if partner.state is not PartnerState.ACTIVE:
             raise FailedPrecondition(f"partner {partner_id} is {partner.state}")
         return partner
+
+
+class _Isolate(Exception):
+    """An event of a chunk applied at once failed: the chunk is applied again, isolated."""
+
+
+def _refusal(error: Exception) -> pb.Result:
+    """The result of an event that failed with error."""
+    if isinstance(error, Refused):
+        return pb.Result(
+            code=_code(error.code), message=str(error), expected_seq=error.expected_seq
+        )
+    if isinstance(error, DomainError):
+        status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
+        return pb.Result(code=status.value[0], message=str(error))
+    log.error("applying an event failed", exc_info=error)
+    return pb.Result(code=grpc.StatusCode.INTERNAL.value[0], message="internal error; see the log")
 
 
 def _ignore(_partner: str) -> None:

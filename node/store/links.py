@@ -29,6 +29,31 @@ if TYPE_CHECKING:
     from node.store.tx import Tx
 
 
+# The statements of receiving and sending events run on the driver's cursor (`Tx.raw`).
+_LINK_COLUMNS = [column.name for column in s.links.columns]
+_SQL_LINK = f"SELECT {', '.join(_LINK_COLUMNS)} FROM links WHERE id = :id"
+_SQL_LINKS_OF = (
+    f"SELECT {', '.join(_LINK_COLUMNS)} FROM links WHERE ticket_id = :ticket_id ORDER BY created_at"
+)
+_SQL_LINKS_WITH = (
+    f"SELECT {', '.join(_LINK_COLUMNS)} FROM links WHERE partner = :partner ORDER BY created_at"
+)
+_SAVED_LINK_COLUMNS = [c for c in _LINK_COLUMNS if c not in ("id", "partner", "side", "created_at")]
+_SQL_SAVE_LINK = (
+    f"UPDATE links SET {', '.join(f'{c} = :{c}' for c in _SAVED_LINK_COLUMNS)} WHERE id = :id"
+)
+_LOGGED_COLUMNS = [c.name for c in s.link_events.columns if c.name not in ("id", "refused")]
+_SQL_LOG = (
+    f"INSERT INTO link_events ({', '.join(_LOGGED_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _LOGGED_COLUMNS)})"
+)
+_SQL_KEY = "SELECT node_id, public_key FROM node_keys WHERE key_id = :key_id"
+_SQL_DELIVERED = (
+    "UPDATE link_events SET receipt = :receipt, received_at = :received_at, pending = :pending,"
+    " refused = '' WHERE id = :id"
+)
+
+
 class Links:
     """Repository methods of the exchange, in tx's transaction."""
 
@@ -83,8 +108,7 @@ class Links:
 
     def key(self, key_id: str) -> tuple[str, bytes] | None:
         """(node id, raw public key) of a key id."""
-        k = s.node_keys.c
-        row = self.conn.execute(select(k.node_id, k.public_key).where(k.key_id == key_id)).first()
+        row = self.tx.raw(_SQL_KEY, {"key_id": key_id}).fetchone()
         return None if row is None else (row[0], bytes(row[1]))
 
     def all_keys(self) -> dict[str, tuple[str, bytes]]:
@@ -171,15 +195,12 @@ class Links:
         )
 
     def link(self, link_id: str, *, for_update: bool = False) -> Link | None:
-        query = select(s.links).where(s.links.c.id == link_id)
-        row = self.conn.execute(query.with_for_update() if for_update else query).first()
-        return None if row is None else _link(row)
+        sql = self.tx.for_update(_SQL_LINK) if for_update else _SQL_LINK
+        row = self.tx.raw(sql, {"id": link_id}).fetchone()
+        return None if row is None else self._link(row)
 
     def links_of(self, ticket_id: int) -> list[Link]:
-        query = (
-            select(s.links).where(s.links.c.ticket_id == ticket_id).order_by(s.links.c.created_at)
-        )
-        return [_link(r) for r in self.conn.execute(query)]
+        return [self._link(row) for row in self.tx.raw(_SQL_LINKS_OF, {"ticket_id": ticket_id})]
 
     def ticket_links(self, ticket_id: int) -> list[TicketLink]:
         """The links of a ticket with their partners' names, oldest first."""
@@ -197,32 +218,32 @@ class Links:
 
     def links_with(self, partner: str) -> list[Link]:
         """Every link with partner (its control link included), oldest first."""
-        query = select(s.links).where(s.links.c.partner == partner).order_by(s.links.c.created_at)
-        return [_link(r) for r in self.conn.execute(query)]
+        return [self._link(row) for row in self.tx.raw(_SQL_LINKS_WITH, {"partner": partner})]
 
     def save_link(self, link: Link) -> None:
-        self.conn.execute(
-            update(s.links)
-            .where(s.links.c.id == link.id)
-            .values(
-                ticket_id=link.ticket_id,
-                state=link.state.value,
-                remote_ticket=link.remote_ticket,
-                out_seq=link.out_seq,
-                out_digest=link.out_digest,
-                in_seq=link.in_seq,
-                in_digest=link.in_digest,
-                respond_by=link.respond_by,
-                resolve_by=link.resolve_by,
-            )
+        bind = self.tx.bind_instant
+        self.tx.raw(
+            _SQL_SAVE_LINK,
+            {
+                "id": link.id,
+                "ticket_id": link.ticket_id,
+                "state": link.state.value,
+                "remote_ticket": link.remote_ticket,
+                "out_seq": link.out_seq,
+                "out_digest": link.out_digest,
+                "in_seq": link.in_seq,
+                "in_digest": link.in_digest,
+                "respond_by": bind(link.respond_by),
+                "resolve_by": bind(link.resolve_by),
+            },
         )
 
     # -- the signed log ----------------------------------------------------------
 
     def log(self, events: Sequence[dict[str, Any]]) -> None:
-        """Adds events to the log: dicts of link_events' columns (but id)."""
-        if events:
-            self.conn.execute(insert(s.link_events), list(events))
+        """Adds events to the log: dicts of link_events' columns but id and refused."""
+        bind = self.tx.bind_instant
+        self.tx.raw(_SQL_LOG, [{**e, "received_at": bind(e["received_at"])} for e in events])
 
     def inbound(self, link_id: str, seq: int) -> LoggedEvent | None:
         """The event received on a link with that sequence number."""
@@ -248,11 +269,9 @@ class Links:
         return self.conn.scalar(query) or 0
 
     def delivered(self, event_id: int, receipt: bytes, received_at: datetime) -> None:
-        self.conn.execute(
-            update(s.link_events)
-            .where(s.link_events.c.id == event_id)
-            .values(receipt=receipt, received_at=received_at, pending=False, refused="")
-        )
+        received = self.tx.bind_instant(received_at)
+        params = {"id": event_id, "receipt": receipt, "received_at": received, "pending": False}
+        self.tx.raw(_SQL_DELIVERED, params)
 
     def refused(self, event_id: int, why: str) -> None:
         """Notes why the partner refuses an event; it stays in the outbox."""
@@ -290,6 +309,27 @@ class Links:
         query = select(s.link_events).where(e.link == link_id).order_by(e.id)
         return [_event(r) for r in self.conn.execute(query)]
 
+    def _link(self, row: Sequence[Any]) -> Link:
+        """The link of a row of `_LINK_COLUMNS` a raw statement read."""
+        instant = self.tx.read_instant
+        created_at = instant(row[10])
+        assert created_at is not None
+        return Link(
+            id=row[0],
+            partner=row[1],
+            ticket_id=row[2],
+            side=Side(row[3]),
+            state=LinkState(row[4]),
+            remote_ticket=row[5],
+            out_seq=row[6],
+            out_digest=bytes(row[7]),
+            in_seq=row[8],
+            in_digest=bytes(row[9]),
+            created_at=created_at,
+            respond_by=instant(row[11]),
+            resolve_by=instant(row[12]),
+        )
+
 
 def _partner(row: Row[Any]) -> Partner:
     return Partner(
@@ -303,24 +343,6 @@ def _partner(row: Row[Any]) -> Partner:
         plaintext=row.plaintext,
         terms=Terms.from_json(json.loads(row.terms)),
         added_at=row.added_at,
-    )
-
-
-def _link(row: Row[Any]) -> Link:
-    return Link(
-        id=row.id,
-        partner=row.partner,
-        ticket_id=row.ticket_id,
-        side=Side(row.side),
-        state=LinkState(row.state),
-        remote_ticket=row.remote_ticket,
-        out_seq=row.out_seq,
-        out_digest=bytes(row.out_digest),
-        in_seq=row.in_seq,
-        in_digest=bytes(row.in_digest),
-        created_at=row.created_at,
-        respond_by=row.respond_by,
-        resolve_by=row.resolve_by,
     )
 
 

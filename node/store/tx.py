@@ -2,6 +2,7 @@
 
 import functools
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ _INSTANTS = [
     "promised_respond_by",
     "promised_resolve_by",
 ]
-"""Columns of instants the raw statement that files a ticket binds."""
+"""Columns of instants, which the raw statements bind and read back on each backend."""
 
 # Statements of the hot paths, built once: building a statement costs more than running it.
 _GROUP = select(s.groups).where(s.groups.c.code == bindparam("code"))
@@ -101,9 +102,6 @@ _BY_REQUEST = select(s.tickets.c.id, s.tickets.c.request_sha256).where(
     s.tickets.c.requester == bindparam("requester"),
     s.tickets.c.request_id == bindparam("request_id"),
 )
-_TICKET = select(s.tickets).where(s.tickets.c.id == bindparam("id"))
-_TICKET_FOR_UPDATE = _TICKET.with_for_update()
-_SAVE_TICKET = update(s.tickets).where(s.tickets.c.id == bindparam("ticket_id"))
 _SAVE_SLA = (
     update(s.tickets)
     .where(s.tickets.c.id == bindparam("ticket_id"))
@@ -191,6 +189,16 @@ _SQL_FILE_TICKET = f"""
         ORDER BY c.n
     )
     SELECT id FROM ticket"""
+_TICKET_ROW = [column.name for column in s.tickets.columns]
+_TicketRow: Any = namedtuple("_TicketRow", _TICKET_ROW)  # type: ignore[misc]
+"""A ticket's row as a raw statement reads it, its instants read back (`Tx.read_instant`)."""
+_TICKET_INSTANTS = [n for n, name in enumerate(_TICKET_ROW) if name in _INSTANTS]
+_SQL_TICKET = f"SELECT {', '.join(_TICKET_ROW)} FROM tickets WHERE id = :id"
+_SQL_CO_ASSIGNEES = f"SELECT login FROM {s.co_assignees.name} WHERE ticket_id = :id"
+_SAVED_COLUMNS = [key for _, key in _TICKET_KEYS] + _SLA_COLUMNS
+_SQL_SAVE_TICKET = (
+    f"UPDATE tickets SET {', '.join(f'{c} = :{c}' for c in _SAVED_COLUMNS)} WHERE id = :id"
+)
 _FAR_FUTURE_US = epoch_us(FAR_FUTURE)
 Floats = NDArray[np.float64]
 _NAMED = re.compile(r":([a-z_0-9]+)")
@@ -411,11 +419,9 @@ class Tx:
             None when the requester already filed a ticket with this request id; then
             nothing is written.
         """
-        values = _ticket_values(ticket)
+        values = self._bound_values(ticket)
         values["request_id"] = request_id or None
         values["request_sha256"] = request_sha256 if request_id else None
-        for name in _INSTANTS:
-            values[name] = self._instant(values[name])
         if self.conn.dialect.name == "sqlite":
             row = self._fetchone(_SQL_INSERT_TICKET, values)
             if row is not None:
@@ -441,17 +447,21 @@ class Tx:
 
     def ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         """The ticket with this id; for_update locks it until the transaction ends."""
-        query = _TICKET_FOR_UPDATE if for_update else _TICKET
-        row = self.conn.execute(query, {"id": ticket_id}).first()
+        sql = self.for_update(_SQL_TICKET) if for_update else _SQL_TICKET
+        row = self._fetchone(sql, {"id": ticket_id})
         if row is None:
             return None
-        return self._ticket(row, self._co_assignees([ticket_id]).get(ticket_id, frozenset()))
+        values = list(row)
+        for n in _TICKET_INSTANTS:
+            values[n] = self.read_instant(values[n])
+        return self._ticket(_TicketRow(*values), self._co_assignees_of(ticket_id))
 
     def save_ticket(self, ticket: Ticket) -> None:
         """Writes every stored field of ticket, co-assignees included."""
-        values = _ticket_values(ticket)
-        self.conn.execute(_SAVE_TICKET, {"ticket_id": ticket.id, **values})
-        stored = self._co_assignees([ticket.id]).get(ticket.id, frozenset())
+        values = self._bound_values(ticket)
+        values["id"] = ticket.id
+        self.raw(_SQL_SAVE_TICKET, values)
+        stored = self._co_assignees_of(ticket.id)
         gone = stored - ticket.co_assignees
         if gone:
             self.conn.execute(
@@ -670,7 +680,8 @@ class Tx:
         """Records changes made at `at` by actor as history entries, in their order, with
         one statement: each statement lets go of the GIL and must win it back, and
         executemany does so once per row."""
-        params: dict[str, Any] = {"ticket_id": ticket_id, "at": self._instant(at), "actor": actor}
+        at_bound = self.bind_instant(at)
+        params: dict[str, Any] = {"ticket_id": ticket_id, "at": at_bound, "actor": actor}
         count = 0
         for count, c in enumerate(changes, 1):
             params[f"action{count}"], params[f"field{count}"] = c.action, c.field
@@ -787,7 +798,8 @@ class Tx:
     def key(self, ticket_id: int) -> str:
         return f"{self.key_prefix}-{ticket_id}"
 
-    def _ticket(self, row: Row[Any], co: frozenset[str]) -> Ticket:
+    def _ticket(self, row: Any, co: frozenset[str]) -> Ticket:
+        """The ticket of a row of the tickets table, a `Row` or a `_TicketRow`."""
         return Ticket(
             id=row.id,
             key=self.key(row.id),
@@ -800,7 +812,7 @@ class Tx:
             impact=Level(row.impact),
             urgency=Level(row.urgency),
             priority=Priority(row.priority),
-            stop_trade=row.stop_trade,
+            stop_trade=bool(row.stop_trade),
             status=row.status,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -826,6 +838,16 @@ class Tx:
             result.setdefault(r.ticket_id, set()).add(r.login)
         return {k: frozenset(v) for k, v in result.items()}
 
+    def _bound_values(self, ticket: Ticket) -> dict[str, Any]:
+        """The stored columns of ticket, as the raw statements bind them."""
+        values = _ticket_values(ticket)
+        for name in _INSTANTS:
+            values[name] = self.bind_instant(values[name])
+        return values
+
+    def _co_assignees_of(self, ticket_id: int) -> frozenset[str]:
+        return frozenset(row[0] for row in self.raw(_SQL_CO_ASSIGNEES, {"id": ticket_id}))
+
     def _add_co_assignees(self, ticket_id: int, logins: Iterable[str]) -> None:
         rows = [{"ticket_id": ticket_id, "login": login} for login in sorted(logins)]
         if rows:
@@ -837,17 +859,43 @@ class Tx:
     def _sql(self, sql: str) -> str:
         return sql if self.conn.dialect.name == "sqlite" else _pyformat(sql)
 
-    def _fetchone(self, sql: str, params: dict[str, Any]) -> Any:
-        cursor = self._cursor()
-        cursor.execute(self._sql(sql), params)
-        return cursor.fetchone()
+    def raw(self, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]]) -> Any:
+        """Runs sql, with sqlite3's :name parameters, on the driver's own cursor and returns
+        the cursor; a sequence of parameter dicts runs it once for each.
 
-    def _instant(self, value: datetime | None) -> datetime | str | None:
+        The hot paths' statements run so: SQLAlchemy's work per execution costs more than
+        the statements themselves. They bind instants with `bind_instant` and read them
+        back with `read_instant`; booleans read back as ints on SQLite.
+        """
+        cursor = self._cursor()
+        if isinstance(params, dict):
+            cursor.execute(self._sql(sql), params)
+        else:
+            cursor.executemany(self._sql(sql), params)
+        return cursor
+
+    def for_update(self, sql: str) -> str:
+        """sql (a SELECT) locking the rows it reads, where rows lock (`locks_rows`)."""
+        return sql + " FOR UPDATE" if self.locks_rows else sql
+
+    def _fetchone(self, sql: str, params: dict[str, Any]) -> Any:
+        return self.raw(sql, params).fetchone()
+
+    def bind_instant(self, value: datetime | None) -> datetime | str | None:
         """An instant as the raw statements bind it on this backend: on SQLite as
         SQLAlchemy stores a datetime there, which is what reads it back."""
         if value is None or self.conn.dialect.name != "sqlite":
             return value
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    @staticmethod
+    def read_instant(value: datetime | str | None) -> datetime | None:
+        """An instant a raw statement read: SQLite's text of UTC, or PostgreSQL's timestamptz."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     def _dialect_insert(self, table: Any) -> Any:
         module = sqlite if self.conn.dialect.name == "sqlite" else postgresql
