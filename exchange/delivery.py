@@ -35,7 +35,8 @@ from hdx.exchange.v1 import exchange_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from exchange.alerts import OutageAlerts
-from exchange.envelope import Refused, fitting, opened
+from exchange.envelope import Refused, fitting
+from exchange.receipts import Verified, proven
 from exchange.service import ExchangeService
 from node.domain.errors import Unavailable
 from node.domain.partner import LoggedEvent, Partner, PartnerState
@@ -268,6 +269,7 @@ class Courier:
                 len(events),
                 len(response.results),
             )
+        verified: Verified = {}
         with self.db.write() as tx:
             for event, result in zip(events, response.results, strict=False):
                 if event.link in stalled:
@@ -275,7 +277,7 @@ class Courier:
                 why = result.message
                 if result.code == 0:
                     try:
-                        received_at = self._check(tx, partner, event, result.receipt)
+                        received_at = self._check(tx, partner, event, result.receipt, verified)
                     except Refused as refusal:
                         why = f"bad receipt: {refusal}"
                     else:
@@ -301,15 +303,21 @@ class Courier:
         return not refused
 
     def _check(
-        self, tx: Tx, partner: Partner, event: LoggedEvent, receipt: pb.Envelope
+        self,
+        tx: Tx,
+        partner: Partner,
+        event: LoggedEvent,
+        receipt: pb.Receipt,
+        verified: Verified,
     ) -> datetime:
-        """The instant a receipt says the partner got event, once it proves so."""
-        signer, body = opened(receipt, tx.links.key, pb.ReceiptBody)
-        if signer != partner.node_id or body.receiver != partner.node_id:
+        """The instant a receipt says the partner got event, once it proves so (the
+        signatures of a call's receipts verified once, in verified)."""
+        signer, received_at, named = proven(receipt, tx.links.key, verified)
+        if signer != partner.node_id:
             raise Refused("UNAUTHENTICATED", f"receipt: signed by {signer}, not the partner")
-        if body.seq != event.seq or body.digest != event.digest:
+        if (named.seq, named.digest) != (event.seq, event.digest):
             raise Refused("INVALID_ARGUMENT", f"receipt: names another event than {event.seq}")
-        return body.received_at.ToDatetime(tzinfo=self.clock.now().tzinfo)
+        return received_at
 
     def _failed(self, partner: Partner, error: str) -> None:
         now = self.clock.now()

@@ -35,6 +35,7 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 
 from exchange.envelope import Refused, deadlines_of, digest, fitting, opened, seal, timestamp
 from exchange.identity import Identity, fingerprint, key_id
+from exchange.receipts import issue
 from exchange.verdict import earliest
 from node.api.servicer import STATUS
 from node.domain import validation
@@ -196,16 +197,26 @@ class _Batch:
     """What receiving a chunk of one call's events keeps from event to event.
 
     Attributes:
+        now: the instant the chunk is received at, which its receipts name.
         stalled: links an event was refused on, with the sequence number expected there
             (in this call, so far).
         heard: partners an event of this chunk came from (noted once per chunk).
         partners: the senders of this chunk as read (and on PostgreSQL locked) in it.
+        received: what the receipts of the events applied name, in order.
+        rows: their rows of the log, written with their receipts once all are applied.
+        applied: (link id, seq) → (position in received, digest), of the events applied.
+        waiting: results that get the receipt at a position in received.
         results: the chunk's results, once applied.
     """
 
+    now: datetime
     stalled: dict[str, int] = dataclasses.field(default_factory=dict)
     heard: set[str] = dataclasses.field(default_factory=set)
     partners: dict[str, Partner | None] = dataclasses.field(default_factory=dict)
+    received: list[pb.Received] = dataclasses.field(default_factory=list)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    applied: dict[tuple[str, int], tuple[int, bytes]] = dataclasses.field(default_factory=dict)
+    waiting: list[tuple[pb.Result, int]] = dataclasses.field(default_factory=list)
     results: list[pb.Result] = dataclasses.field(default_factory=list)
 
 
@@ -521,9 +532,9 @@ class ExchangeService:
         for start in range(0, len(envelopes), RECEIVE_CHUNK):
             chunk = envelopes[start : start + RECEIVE_CHUNK]
             try:
-                batch = self._chunk(chunk, _Batch(dict(stalled)), isolated=False)
+                batch = self._chunk(chunk, _Batch(self.clock.now(), dict(stalled)), isolated=False)
             except _Isolate:
-                batch = self._chunk(chunk, _Batch(dict(stalled)), isolated=True)
+                batch = self._chunk(chunk, _Batch(self.clock.now(), dict(stalled)), isolated=True)
             results += batch.results
             stalled = batch.stalled
         return results
@@ -536,8 +547,14 @@ class ExchangeService:
         """
         with self.db.write() as tx:
             batch.results = [self._result(tx, envelope, batch, isolated) for envelope in chunk]
+            receipts = issue(self.identity, batch.received, batch.now) if batch.received else []
+            for result, index in batch.waiting:
+                result.receipt.CopyFrom(receipts[index])
+            for row, receipt in zip(batch.rows, receipts, strict=True):
+                row["receipt"] = receipt.SerializeToString()
+            tx.links.log(batch.rows)
             for sender in batch.heard:
-                self._heard_from(tx, sender, self.clock.now())
+                self._heard_from(tx, sender, batch.now)
         return batch
 
     def _result(self, tx: Tx, envelope: pb.Envelope, batch: "_Batch", isolated: bool) -> pb.Result:
@@ -545,15 +562,20 @@ class ExchangeService:
         isolated), or why it is refused."""
         try:
             with tx.savepoint() if isolated else contextlib.nullcontext():
-                return pb.Result(receipt=self._receive(envelope, batch))
+                taken = self._receive(envelope, batch)
         except Unavailable:
             raise
         except Exception as error:
             if not isolated:
                 raise _Isolate from error
             return _refusal(error)
+        if isinstance(taken, pb.Receipt):
+            return pb.Result(receipt=taken)
+        result = pb.Result()
+        batch.waiting.append((result, taken))
+        return result
 
-    def _receive(self, envelope: pb.Envelope, batch: "_Batch") -> pb.Envelope:
+    def _receive(self, envelope: pb.Envelope, batch: "_Batch") -> pb.Receipt | int:
         with self.db.read() as tx:
             signer, body = opened(envelope, self._key(tx), pb.Body)
         if signer == self.identity.node_id:
@@ -577,18 +599,20 @@ class ExchangeService:
                 stalled[link_id],
             )
         try:
-            receipt = self._take(envelope, body, kind, link_id, batch)
+            taken = self._take(envelope, body, kind, link_id, batch)
         except Exception as error:
             stalled[link_id] = getattr(error, "expected_seq", 0) or body.seq
             raise
         batch.heard.add(signer)
-        return receipt
+        return taken
 
     def _take(
         self, envelope: pb.Envelope, body: pb.Body, kind: str, link_id: str, batch: "_Batch"
-    ) -> pb.Envelope:
-        """Checks an event against its link and applies it with its receipt, in one transaction."""
-        now = self.clock.now()
+    ) -> pb.Receipt | int:
+        """Checks an event against its link and applies it in the chunk's transaction: the
+        receipt given before if it is a duplicate, else where its receipt will be among
+        the chunk's (`_Batch.received`)."""
+        now = batch.now
         with self.db.write() as tx:
             partner = batch.partners.get(body.sender)
             if partner is None:
@@ -601,7 +625,7 @@ class ExchangeService:
             link, ticket, opened_now = self._link_for(tx, partner, link_id, body, now=now)
             body_digest = digest(envelope.body)
             if body.seq <= link.in_seq:
-                return _duplicate(tx, link, body.seq, body_digest)
+                return _duplicate(tx, link, body.seq, body_digest, batch)
             if body.seq != link.in_seq + 1:
                 raise Refused(
                     "FAILED_PRECONDITION",
@@ -623,25 +647,12 @@ class ExchangeService:
             self._apply(tx, _Inbound(partner, link, ticket, body, kind, actor, now))
             link.in_seq, link.in_digest = body.seq, body_digest
             tx.links.save_link(link)
-            receipt = seal(
-                self.identity,
-                pb.ReceiptBody(
-                    link=body.link,
-                    sender=body.sender,
-                    seq=body.seq,
-                    digest=body_digest,
-                    receiver=self.identity.node_id,
-                    received_at=timestamp(now),
-                ),
+            batch.applied[link.id, body.seq] = len(batch.received), body_digest
+            batch.rows.append(_log_row(link, envelope, seq=body.seq, kind=kind, received_at=now))
+            batch.received.append(
+                pb.Received(link=body.link, sender=body.sender, seq=body.seq, digest=body_digest)
             )
-            tx.links.log(
-                [
-                    _log_row(
-                        link, envelope, seq=body.seq, kind=kind, receipt=receipt, received_at=now
-                    )
-                ]
-            )
-            return receipt
+            return len(batch.received) - 1
 
     def _key(self, tx: Tx) -> Callable[[str], tuple[str, bytes] | None]:
         """Looks keys up in tx, remembering those found: a key id names one key for good."""
@@ -1018,16 +1029,23 @@ def _deadlines_pb(respond_by: datetime | None, resolve_by: datetime | None) -> p
     return deadlines
 
 
-def _duplicate(tx: Tx, link: Link, seq: int, body_digest: bytes) -> pb.Envelope:
-    """The receipt of an event received before, if this is the same event again."""
-    earlier = tx.links.inbound(link.id, seq)
-    if earlier is None or earlier.receipt is None:
-        raise Refused("FAILED_PRECONDITION", f"seq: {seq} on link {link.id} is not in the log")
-    if earlier.digest != body_digest:
+def _duplicate(tx: Tx, link: Link, seq: int, body_digest: bytes, batch: _Batch) -> pb.Receipt | int:
+    """The receipt of an event received before, if this is the same event again: from
+    the log, or where it will be among the chunk's if the chunk applied it."""
+    found: pb.Receipt | int
+    in_chunk = batch.applied.get((link.id, seq))
+    if in_chunk is not None:
+        found, earlier_digest = in_chunk
+    else:
+        earlier = tx.links.inbound(link.id, seq)
+        if earlier is None or earlier.receipt is None:
+            raise Refused("FAILED_PRECONDITION", f"seq: {seq} on link {link.id} is not in the log")
+        found, earlier_digest = pb.Receipt.FromString(earlier.receipt), earlier.digest
+    if earlier_digest != body_digest:
         raise Refused(
             "ALREADY_EXISTS", f"seq: {seq} on link {link.id} was another event (a replay?)"
         )
-    return pb.Envelope.FromString(earlier.receipt)
+    return found
 
 
 def _log_row(
@@ -1036,22 +1054,21 @@ def _log_row(
     *,
     seq: int,
     kind: str,
-    receipt: pb.Envelope | None = None,
     received_at: datetime | None = None,
 ) -> dict[str, Any]:
     """A row of the link's log: ours waiting in the outbox (no receipt yet), or one of the
-    partner's with the receipt we gave."""
+    partner's we received at received_at (its receipt set before it is written)."""
     return {
         "link": link.id,
         "partner": link.partner,
-        "outbound": receipt is None,
+        "outbound": received_at is None,
         "seq": seq,
         "kind": kind,
         "digest": digest(envelope.body),
         "envelope": envelope.SerializeToString(),
-        "receipt": None if receipt is None else receipt.SerializeToString(),
+        "receipt": None,
         "received_at": received_at,
-        "pending": receipt is None,
+        "pending": received_at is None,
     }
 
 

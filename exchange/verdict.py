@@ -48,6 +48,7 @@ from google.protobuf.message import DecodeError
 from hdx.exchange.v1 import exchange_pb2 as pb
 
 from exchange.envelope import Refused, deadlines_of, digest, instant, opened
+from exchange.receipts import Verified, proven
 from node.domain.partner import LinkState, LoggedEvent, Side
 
 STATE_AFTER = {
@@ -99,9 +100,10 @@ def verify(log: Sequence[LoggedEvent], keys: Mapping[str, tuple[str, bytes]]) ->
     problems: list[Problem] = []
     chains: dict[str, dict[int, tuple[pb.Body, bytes]]] = {}
     pairs: set[tuple[str, str]] = set()
+    verified: Verified = {}
     for row in log:
         try:
-            body, body_bytes = _checked(row, keys)
+            body, body_bytes = _checked(row, keys, verified)
         except _Failed as failure:
             problems.append(Problem(failure.event, failure.reason))
             continue
@@ -124,8 +126,11 @@ class _Failed(Exception):
         self.event, self.reason = event, reason
 
 
-def _checked(row: LoggedEvent, keys: Mapping[str, tuple[str, bytes]]) -> tuple[pb.Body, bytes]:
-    """The body of a logged event and its bytes, once its signature and receipt check."""
+def _checked(
+    row: LoggedEvent, keys: Mapping[str, tuple[str, bytes]], verified: Verified
+) -> tuple[pb.Body, bytes]:
+    """The body of a logged event and its bytes, once its signature and receipt check (the
+    receipts' signatures verified once each, in verified)."""
     where = f"row {row.id}"
     try:
         envelope = pb.Envelope.FromString(row.envelope)
@@ -146,15 +151,19 @@ def _checked(row: LoggedEvent, keys: Mapping[str, tuple[str, bytes]]) -> tuple[p
             raise _Failed(where, "receipt: missing")
         return body, envelope.body
     try:
-        receiver, receipt = opened(pb.Envelope.FromString(row.receipt), keys.get, pb.ReceiptBody)
+        receiver, _at, named = proven(pb.Receipt.FromString(row.receipt), keys.get, verified)
     except DecodeError:
         raise _Failed(where, "receipt: not a valid message") from None
     except Refused as refusal:
         raise _Failed(where, f"receipt {refusal}") from None
-    if receiver != body.destination or receipt.receiver != body.destination:
+    if receiver != body.destination:
         raise _Failed(where, f"receipt: signed by {receiver}, not the receiver {body.destination}")
-    named = (receipt.link, receipt.sender, receipt.seq, receipt.digest)
-    if named != (body.link, body.sender, body.seq, digest(envelope.body)):
+    if (named.link, named.sender, named.seq, named.digest) != (
+        body.link,
+        body.sender,
+        body.seq,
+        digest(envelope.body),
+    ):
         raise _Failed(where, "receipt: names another event")
     return body, envelope.body
 
@@ -297,10 +306,9 @@ def _events(log: Iterable[LoggedEvent]) -> list[_Event]:
         if row.receipt is None:
             continue
         body = pb.Body.FromString(pb.Envelope.FromString(row.envelope).body)
-        receipt = pb.ReceiptBody.FromString(pb.Envelope.FromString(row.receipt).body)
-        chains.setdefault(body.sender, []).append(
-            (body.seq, _Event(instant(receipt.received_at), body))
-        )
+        signed = pb.Receipt.FromString(row.receipt).signed
+        received_at = pb.ReceiptBody.FromString(signed.body).received_at
+        chains.setdefault(body.sender, []).append((body.seq, _Event(instant(received_at), body)))
     ordered = [[event for _, event in sorted(chains[s], key=_seq)] for s in sorted(chains)]
     return list(heapq.merge(*ordered, key=lambda event: (event.at, event.body.sender)))
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from exchange.envelope import digest, seal, timestamp
 from exchange.identity import Identity
+from exchange.receipts import issue
 from exchange.service import SENT_BY
 from exchange.verdict import Outcome, Verdict, describe, verdict, verify
 from node.domain.partner import LinkState, LoggedEvent, Side
@@ -59,7 +60,7 @@ class Conversation:
 
     origin: Identity = RETAIL
     partner: Identity = CONTRACTOR
-    sent: list[tuple[pb.Envelope, pb.Envelope | None]] = field(default_factory=list)
+    sent: list[tuple[pb.Envelope, pb.Receipt | None]] = field(default_factory=list)
     heads: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
     def say(
@@ -90,17 +91,10 @@ class Conversation:
         self.heads[by.node_id] = seq + 1, digest(envelope.body)
         receipt = None
         if delivered:
-            receipt = seal(
-                receiver,
-                pb.ReceiptBody(
-                    link=LINK,
-                    sender=by.node_id,
-                    seq=seq + 1,
-                    digest=digest(envelope.body),
-                    receiver=receiver.node_id,
-                    received_at=timestamp(START + minutes(at_min)),
-                ),
+            received = pb.Received(
+                link=LINK, sender=by.node_id, seq=seq + 1, digest=digest(envelope.body)
             )
+            [receipt] = issue(receiver, [received], START + minutes(at_min))
         self.sent.append((envelope, receipt))
         return envelope
 
@@ -304,9 +298,11 @@ def test_a_receipt_must_be_signed_by_the_receiver_and_name_its_own_event() -> No
         replace(log[1], receipt=log[2].receipt),
         replace(log[2], receipt=log[1].receipt),
     )
-    receipt = pb.Envelope.FromString(log[3].receipt or b"")
-    by_sender = seal(CONTRACTOR, pb.ReceiptBody.FromString(receipt.body))
-    log[3] = replace(log[3], receipt=by_sender.SerializeToString())
+    receipt = pb.Receipt.FromString(log[3].receipt or b"")
+    by_sender = pb.ReceiptBody.FromString(receipt.signed.body)
+    by_sender.receiver = CONTRACTOR.node_id
+    receipt.signed.CopyFrom(seal(CONTRACTOR, by_sender))
+    log[3] = replace(log[3], receipt=receipt.SerializeToString())
     assert problems(log) == [
         "contractor-node #1 (accept): receipt: names another event",
         "contractor-node #2 (comment): receipt: names another event",

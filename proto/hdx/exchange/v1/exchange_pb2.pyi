@@ -7,7 +7,8 @@ each other informed, signed end to end.
 Every event travels as an Envelope: the Body's bytes exactly as the sender
 serialised them, the sender's Ed25519 signature over those bytes, and the id of
 the key that made it. The receiver verifies before it parses, then answers with
-a Receipt it signs in turn. Events on a link form a hash chain per sender: each
+a Receipt for each event it applied, signed once per call (see Receipt). Events on
+a link form a hash chain per sender: each
 Body carries its sequence number on the link and the digest (SHA-256) of the
 body bytes of the sender's previous event on that link.
 """
@@ -150,13 +151,13 @@ class Result(_message.Message):
     expected_seq: _builtins.int
     """on a gap: the sequence number the receiver waits for"""
     @_builtins.property
-    def receipt(self) -> Global___Envelope:
+    def receipt(self) -> Global___Receipt:
         """set when the event is applied (or was, for a duplicate)"""
 
     def __init__(
         self,
         *,
-        receipt: Global___Envelope | None = ...,
+        receipt: Global___Receipt | None = ...,
         code: _builtins.int = ...,
         message: _builtins.str = ...,
         expected_seq: _builtins.int = ...,
@@ -170,23 +171,92 @@ class Result(_message.Message):
 Global___Result: _TypeAlias = Result  # noqa: Y015
 
 @_typing.final
+class Receipt(_message.Message):
+    """The receipt of one event. The receiver signs once for the events it applied from
+    one call: the root of a Merkle tree over them (SHA-256; a leaf is the hash of 0x00
+    and a Received's bytes, a node the hash of 0x01 and its two children's hashes, and
+    the last node of a level with an odd count goes up as it is). Each receipt proves
+    on its own that its event is one of the tree's leaves.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNED_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    event: _builtins.bytes
+    """a serialised Received: the event this receipt is for"""
+    index: _builtins.int
+    """its leaf's position, from 0"""
+    @_builtins.property
+    def signed(self) -> Global___Envelope:
+        """a ReceiptBody, signed by the receiver"""
+
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """the hashes of the nodes beside the way from the leaf up"""
+
+    def __init__(
+        self,
+        *,
+        signed: Global___Envelope | None = ...,
+        event: _builtins.bytes = ...,
+        index: _builtins.int = ...,
+        path: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed", b"signed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "index", b"index", "path", b"path", "signed", b"signed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Receipt: _TypeAlias = Receipt  # noqa: Y015
+
+@_typing.final
 class ReceiptBody(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVER_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    receiver: _builtins.str
+    root: _builtins.bytes
+    """the root of the tree over the events applied"""
+    count: _builtins.int
+    """how many leaves it has"""
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        receiver: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        root: _builtins.bytes = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "received_at", b"received_at", "receiver", b"receiver", "root", b"root"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptBody: _TypeAlias = ReceiptBody  # noqa: Y015
+
+@_typing.final
+class Received(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LINK_FIELD_NUMBER: _builtins.int
     SENDER_FIELD_NUMBER: _builtins.int
     SEQ_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
-    RECEIVER_FIELD_NUMBER: _builtins.int
-    RECEIVED_AT_FIELD_NUMBER: _builtins.int
     link: _builtins.str
     sender: _builtins.str
     seq: _builtins.int
     digest: _builtins.bytes
     """SHA-256 of the event's body bytes"""
-    receiver: _builtins.str
-    @_builtins.property
-    def received_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -194,16 +264,14 @@ class ReceiptBody(_message.Message):
         sender: _builtins.str = ...,
         seq: _builtins.int = ...,
         digest: _builtins.bytes = ...,
-        receiver: _builtins.str = ...,
-        received_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "link", b"link", "received_at", b"received_at", "receiver", b"receiver", "sender", b"sender", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "link", b"link", "sender", b"sender", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ReceiptBody: _TypeAlias = ReceiptBody  # noqa: Y015
+Global___Received: _TypeAlias = Received  # noqa: Y015
 
 @_typing.final
 class PullBody(_message.Message):

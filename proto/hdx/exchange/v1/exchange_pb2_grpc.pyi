@@ -7,7 +7,8 @@ each other informed, signed end to end.
 Every event travels as an Envelope: the Body's bytes exactly as the sender
 serialised them, the sender's Ed25519 signature over those bytes, and the id of
 the key that made it. The receiver verifies before it parses, then answers with
-a Receipt it signs in turn. Events on a link form a hash chain per sender: each
+a Receipt for each event it applied, signed once per call (see Receipt). Events on
+a link form a hash chain per sender: each
 Body carries its sequence number on the link and the digest (SHA-256) of the
 body bytes of the sender's previous event on that link.
 """
