@@ -15,6 +15,8 @@ a partner unreachable too long gets an alert ticket (exchange/alerts.py).
 The lease is short and renewed while a call is under way, so a process killed
 holding it (kill -9, a pulled plug) keeps the next one, or a restart of itself,
 waiting for `LEASE` at most; a process finding the lease held wakes when it ends.
+Leases and backoff are soft state: they commit without waiting for the disk (a
+power cut loses at most a lease that has ended by the time the node is back).
 
 On start the worker pulls from each active partner what it sent while this node
 was away, and applies it. Being pulled is a message too: the partner stops
@@ -137,7 +139,7 @@ class Courier:
         process need not wait them out. A process killed cannot: the next one delivers to
         those partners once the lease ends (LEASE after it was taken)."""
         try:
-            with self.db.write() as tx:
+            with self.db.write(durable=False) as tx:
                 tx.links.release_all(self.owner)
         except Exception:
             log.exception("could not give back the delivery leases of %s", self.owner)
@@ -199,7 +201,7 @@ class Courier:
         """Sends the oldest events of partner's outbox that fit in one call; whether to go on
         at once (they were all taken, or a gap asks for ours again)."""
         now = self.clock.now()
-        with self.db.write() as tx:
+        with self.db.write(durable=False) as tx:
             if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
                 return False
             events = tx.links.outbox(partner.node_id, BATCH)
@@ -223,7 +225,7 @@ class Courier:
         while True:
             await asyncio.sleep(LEASE.total_seconds() / 3)
             now = self.clock.now()
-            with contextlib.suppress(Unavailable), self.db.write() as tx:
+            with contextlib.suppress(Unavailable), self.db.write(durable=False) as tx:
                 tx.links.claim(partner.node_id, self.owner, now, now + LEASE)
 
     async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
@@ -258,7 +260,7 @@ class Courier:
         self, partner: Partner, events: list[LoggedEvent], response: pb.DeliverResponse
     ) -> bool:
         """Stores the receipts; notes refusals; puts back what a gap asks for. Whether to
-        go on at once: nothing was refused."""
+        go on at once: nothing was refused, and events wait (else the lease ends)."""
         now = self.clock.now()
         stalled: set[str] = set()
         refused = len(response.results) != len(events)
@@ -299,8 +301,10 @@ class Courier:
                 down_since=None,
                 last_error="refused: see the outbox" if refused else "",
             )
-            tx.links.release(partner.node_id, self.owner)
-        return not refused
+            more = not refused and bool(tx.links.outbox(partner.node_id, 1))
+            if not more:
+                tx.links.release(partner.node_id, self.owner)
+        return more
 
     def _check(
         self,
@@ -321,7 +325,7 @@ class Courier:
 
     def _failed(self, partner: Partner, error: str) -> None:
         now = self.clock.now()
-        with self.db.write() as tx:
+        with self.db.write(durable=False) as tx:
             state = tx.links.delivery(partner.node_id)
             failures = state.failures + 1
             tx.links.update_partner(

@@ -12,6 +12,7 @@ keys stay on disk so events they signed keep verifying after `hdx keys rotate`
 (exchange/keys.py: `new_key`, then the announcement, then `make_current`).
 """
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -48,10 +49,16 @@ def fingerprint(node_id: str, public_key: bytes, cert_pem: bytes) -> str:
 def verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
     """Whether signature is public_key's Ed25519 signature of data."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+        _public_key(public_key).verify(signature, data)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(public_key: bytes) -> Ed25519PublicKey:
+    """The key of raw bytes, loaded once: loading costs a tenth of a verification."""
+    return Ed25519PublicKey.from_public_bytes(public_key)
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,11 @@ class Identity:
     cert_pem: bytes
     tls_key_pem: bytes
 
-    @property
+    @functools.cached_property
     def public_key(self) -> bytes:
         return self.signing_key.public_key().public_bytes(*_RAW)
 
-    @property
+    @functools.cached_property
     def key_id(self) -> str:
         return key_id(self.public_key)
 

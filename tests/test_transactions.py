@@ -248,3 +248,30 @@ def test_the_catalogue_read_with_a_token_is_what_a_lookup_finds_until_it_changes
         tx.put_store(replace(store, name="Bakery, renamed"))
         renamed = tx.category_and_store("scales", "msk-001")[1]
         assert renamed is not None and renamed.name == "Bakery, renamed"
+
+
+def _commit_level(tx: Tx) -> str:
+    """How the transaction's commit waits for the disk: SQLite's synchronous level of the
+    connection, or PostgreSQL's synchronous_commit."""
+    if tx.conn.dialect.name == "sqlite":
+        return {1: "NORMAL", 2: "FULL"}[tx.raw("PRAGMA synchronous", {}).fetchone()[0]]
+    return {"off": "NORMAL", "on": "FULL"}[tx.raw("SHOW synchronous_commit", {}).fetchone()[0]]
+
+
+def test_only_soft_state_commits_without_waiting_for_the_disk(db: Database) -> None:
+    """Durable transactions commit as the node is set up to (SQLite: FULL; the test
+    PostgreSQL server runs with synchronous_commit off), the others do not wait."""
+    with db.read() as tx:
+        configured = _commit_level(tx)
+    assert configured == "FULL" or not db.is_sqlite
+    writes = (True, False, False, True, False, True)
+    levels = []
+    for durable in writes:
+        with db.write(durable=durable) as tx:
+            levels.append(_commit_level(tx))
+            with db.write() as joined:
+                assert _commit_level(joined) == levels[-1], "a joined write keeps its own"
+        with db.read() as tx:
+            levels.append(_commit_level(tx))
+    expected = [[configured if durable else "NORMAL", configured] for durable in writes]
+    assert levels == [level for pair in expected for level in pair]

@@ -13,6 +13,12 @@ A transaction takes the connection the last one gave back (it is open, and on
 SQLite its page cache is still warm) rather than checking one out of the pool and
 in again, which costs more than a short write on SQLite.
 
+A write of soft state, which the node may lose in a power cut and start afresh from
+(the delivery worker's leases and backoff), commits without waiting for the disk
+(`write(durable=False)`): synchronous=NORMAL for that transaction on SQLite, whose
+next durable commit takes it to disk along with its own, and synchronous_commit
+off on PostgreSQL. It is never out of order with what commits durably after it.
+
 On PostgreSQL a connection broken by a server restart fails the call it serves
 (UNAVAILABLE, safe to retry) and is dropped with every connection opened before it,
 so the node recovers without paying a ping before every transaction.
@@ -97,37 +103,44 @@ class Database:
             tx.put_setting("key_prefix", key_prefix)
             tx.put_setting("node_name", node_name)
 
-    def write(self) -> AbstractContextManager[Tx]:
+    def write(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         """A read-write transaction: committed when the block ends, rolled back on error.
 
         Inside a transaction this thread has open already, it joins that one, so a
         caller can make several use cases (authentication and the call) one transaction.
+
+        Args:
+            durable: its commit waits for the disk; False only for soft state (see the
+                module's notes). A transaction joined keeps its own.
         """
-        return self._transaction(write=True)
+        return self._transaction(write=True, durable=durable)
 
     def read(self) -> AbstractContextManager[Tx]:
         """A read-only transaction over one consistent snapshot."""
         return self._transaction(write=False)
 
-    def _transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
+    def _transaction(self, *, write: bool, durable: bool = True) -> AbstractContextManager[Tx]:
         """The transaction this thread has open, joined, or else a new one."""
         current: Tx | None = getattr(self._local, "tx", None)
         if current is None:
-            return self._new_transaction(write=write)
+            return self._new_transaction(write=write, durable=durable)
         if write and not current.writable:
             raise RuntimeError("a writing use case inside a read-only transaction")
         return nullcontext(current)
 
     @contextmanager
-    def _new_transaction(self, *, write: bool) -> Iterator[Tx]:
+    def _new_transaction(self, *, write: bool, durable: bool) -> Iterator[Tx]:
         try:
             prefix = self.key_prefix
             with self._writers if write else nullcontext():
                 conn, generation = self._connection()
                 try:
                     conn.info["hdx_write"] = write
+                    conn.info["hdx_durable"] = durable
                     with conn.begin():
                         tx = Tx(conn, prefix, writable=write)
+                        if not durable and not self.is_sqlite:
+                            tx.raw("SET LOCAL synchronous_commit TO OFF", {})
                         self._local.tx = tx
                         try:
                             yield tx
@@ -179,9 +192,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     """Begins on the driver's connection itself: SQLAlchemy's statement execution would
-    cost more than the BEGIN. Its errors are raised as SQLAlchemy's, as they would be."""
+    cost more than the BEGIN. Its errors are raised as SQLAlchemy's, as they would be.
+    Sets the connection's synchronous level first, where the transaction needs another
+    than its last one's."""
     statement = "BEGIN IMMEDIATE" if conn.info.get("hdx_write") else "BEGIN"
+    synchronous = "FULL" if conn.info.get("hdx_durable", True) else "NORMAL"
+    driver = conn.connection.driver_connection
     try:
-        conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        if conn.info.get("hdx_synchronous", "FULL") != synchronous:
+            driver.execute(f"PRAGMA synchronous={synchronous}")  # type: ignore[union-attr]
+            conn.info["hdx_synchronous"] = synchronous
+        driver.execute(statement)  # type: ignore[union-attr]
     except sqlite3.Error as error:
         raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error

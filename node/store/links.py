@@ -4,12 +4,13 @@
 writes an event to the outbox in the same transaction as the change it reports.
 """
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from node.domain.partner import (
     Delivery,
@@ -47,6 +48,43 @@ _SQL_LOG = (
     f"INSERT INTO link_events ({', '.join(_LOGGED_COLUMNS)})"
     f" VALUES ({', '.join(':' + c for c in _LOGGED_COLUMNS)})"
 )
+_PARTNER_COLUMNS = [
+    "node_id",
+    "name",
+    "endpoint",
+    "role",
+    "state",
+    "login",
+    "cert_pem",
+    "plaintext",
+    "terms",
+    "added_at",
+]
+_SQL_PARTNER = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners WHERE node_id = :node_id"
+_SQL_PARTNERS = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners ORDER BY node_id"
+_SQL_DELIVERY = """
+    SELECT failures, retry_at, down_since, last_error, last_heard_at, alert_ticket_id,
+           lease_owner, lease_until
+    FROM partners WHERE node_id = :node_id"""
+_SQL_CLAIM = """
+    UPDATE partners SET lease_owner = :owner, lease_until = :until
+    WHERE node_id = :node_id
+    AND (lease_owner = :owner OR lease_until IS NULL OR lease_until <= :now)
+    RETURNING node_id"""
+_SQL_RELEASE = """
+    UPDATE partners SET lease_owner = '', lease_until = NULL
+    WHERE node_id = :node_id AND lease_owner = :owner"""
+_SQL_ADD_LINK = (
+    f"INSERT INTO links ({', '.join(_LINK_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _LINK_COLUMNS)})"
+)
+_EVENT_COLUMNS = [column.name for column in s.link_events.columns]
+_SQL_OUTBOX = f"""
+    SELECT {", ".join(_EVENT_COLUMNS)} FROM link_events
+    WHERE partner = :partner AND pending = :pending ORDER BY id LIMIT :limit"""
+_SQL_INBOUND = f"""
+    SELECT {", ".join(_EVENT_COLUMNS)} FROM link_events
+    WHERE link = :link AND outbound = :outbound AND seq = :seq"""
 _SQL_KEY = "SELECT node_id, public_key FROM node_keys WHERE key_id = :key_id"
 _SQL_DELIVERED = (
     "UPDATE link_events SET receipt = :receipt, received_at = :received_at, pending = :pending,"
@@ -80,23 +118,25 @@ class Links:
         )
 
     def partner(self, node_id: str, *, for_update: bool = False) -> Partner | None:
-        query = select(s.partners).where(s.partners.c.node_id == node_id)
-        row = self.conn.execute(query.with_for_update() if for_update else query).first()
-        return None if row is None else _partner(row)
+        sql = self.tx.for_update(_SQL_PARTNER) if for_update else _SQL_PARTNER
+        row = self.tx.raw(sql, {"node_id": node_id}).fetchone()
+        return None if row is None else self._partner(row)
 
     def partners(self) -> list[Partner]:
-        rows = self.conn.execute(select(s.partners).order_by(s.partners.c.node_id))
-        return [_partner(r) for r in rows]
+        return [self._partner(row) for row in self.tx.raw(_SQL_PARTNERS, {})]
 
     def update_partner(self, node_id: str, **values: Any) -> None:
-        """Sets columns of a partner: state, endpoint, terms (as `Terms`), plaintext."""
+        """Sets columns of a partner: state, endpoint, terms (as `Terms`), plaintext, and
+        those of its delivery state."""
         if "state" in values:
             values["state"] = PartnerState(values["state"]).value
         if "terms" in values:
             values["terms"] = json.dumps(values["terms"].to_json())
-        self.conn.execute(
-            update(s.partners).where(s.partners.c.node_id == node_id).values(**values)
-        )
+        bound = {
+            key: self.tx.bind_instant(value) if isinstance(value, datetime) else value
+            for key, value in values.items()
+        }
+        self.tx.raw(_update_partner(tuple(sorted(values))), {**bound, "node_id": node_id})
 
     def add_key(self, node_id: str, key_id: str, public_key: bytes, now: datetime) -> None:
         """Records a public key of node_id (ours or a partner's); known keys stay as they are."""
@@ -126,43 +166,29 @@ class Links:
     # -- delivery state ----------------------------------------------------------
 
     def delivery(self, node_id: str) -> Delivery:
-        p = s.partners.c
-        row = self.conn.execute(
-            select(
-                p.failures,
-                p.retry_at,
-                p.down_since,
-                p.last_error,
-                p.last_heard_at,
-                p.alert_ticket_id,
-                p.lease_owner,
-                p.lease_until,
-            ).where(p.node_id == node_id)
-        ).one()
-        return Delivery(*row)
+        row = self.tx.raw(_SQL_DELIVERY, {"node_id": node_id}).fetchone()
+        instant = self.tx.read_instant
+        failures, retry_at, down_since, last_error, heard_at, alert, owner, until = row
+        return Delivery(
+            failures,
+            instant(retry_at),
+            instant(down_since),
+            last_error,
+            instant(heard_at),
+            alert,
+            owner,
+            instant(until),
+        )
 
     def claim(self, node_id: str, owner: str, now: datetime, until: datetime) -> bool:
         """Makes owner the one process delivering to node_id until then, unless another
         process holds it now; False if one does."""
-        p = s.partners.c
-        result = self.conn.execute(
-            update(s.partners)
-            .where(
-                p.node_id == node_id,
-                (p.lease_owner == owner) | (p.lease_until.is_(None)) | (p.lease_until <= now),
-            )
-            .values(lease_owner=owner, lease_until=until)
-            .returning(p.node_id)
-        )
-        return result.first() is not None
+        bind = self.tx.bind_instant
+        params = {"node_id": node_id, "owner": owner, "now": bind(now), "until": bind(until)}
+        return self.tx.raw(_SQL_CLAIM, params).fetchone() is not None
 
     def release(self, node_id: str, owner: str) -> None:
-        p = s.partners.c
-        self.conn.execute(
-            update(s.partners)
-            .where(p.node_id == node_id, p.lease_owner == owner)
-            .values(lease_owner="", lease_until=None)
-        )
+        self.tx.raw(_SQL_RELEASE, {"node_id": node_id, "owner": owner})
 
     def release_all(self, owner: str) -> None:
         """Ends every lease owner holds (a process stopping)."""
@@ -176,23 +202,7 @@ class Links:
     # -- links -------------------------------------------------------------------
 
     def add_link(self, link: Link) -> None:
-        self.conn.execute(
-            insert(s.links).values(
-                id=link.id,
-                partner=link.partner,
-                ticket_id=link.ticket_id,
-                side=link.side.value,
-                state=link.state.value,
-                remote_ticket=link.remote_ticket,
-                out_seq=link.out_seq,
-                out_digest=link.out_digest,
-                in_seq=link.in_seq,
-                in_digest=link.in_digest,
-                created_at=link.created_at,
-                respond_by=link.respond_by,
-                resolve_by=link.resolve_by,
-            )
-        )
+        self.tx.raw(_SQL_ADD_LINK, self._link_values(link))
 
     def link(self, link_id: str, *, for_update: bool = False) -> Link | None:
         sql = self.tx.for_update(_SQL_LINK) if for_update else _SQL_LINK
@@ -221,22 +231,26 @@ class Links:
         return [self._link(row) for row in self.tx.raw(_SQL_LINKS_WITH, {"partner": partner})]
 
     def save_link(self, link: Link) -> None:
+        self.tx.raw(_SQL_SAVE_LINK, self._link_values(link))
+
+    def _link_values(self, link: Link) -> dict[str, Any]:
+        """The columns of link, as the raw statements bind them."""
         bind = self.tx.bind_instant
-        self.tx.raw(
-            _SQL_SAVE_LINK,
-            {
-                "id": link.id,
-                "ticket_id": link.ticket_id,
-                "state": link.state.value,
-                "remote_ticket": link.remote_ticket,
-                "out_seq": link.out_seq,
-                "out_digest": link.out_digest,
-                "in_seq": link.in_seq,
-                "in_digest": link.in_digest,
-                "respond_by": bind(link.respond_by),
-                "resolve_by": bind(link.resolve_by),
-            },
-        )
+        return {
+            "id": link.id,
+            "partner": link.partner,
+            "ticket_id": link.ticket_id,
+            "side": link.side.value,
+            "state": link.state.value,
+            "remote_ticket": link.remote_ticket,
+            "out_seq": link.out_seq,
+            "out_digest": link.out_digest,
+            "in_seq": link.in_seq,
+            "in_digest": link.in_digest,
+            "created_at": bind(link.created_at),
+            "respond_by": bind(link.respond_by),
+            "resolve_by": bind(link.resolve_by),
+        }
 
     # -- the signed log ----------------------------------------------------------
 
@@ -247,21 +261,14 @@ class Links:
 
     def inbound(self, link_id: str, seq: int) -> LoggedEvent | None:
         """The event received on a link with that sequence number."""
-        e = s.link_events.c
-        query = select(s.link_events).where(e.link == link_id, e.outbound.is_(False), e.seq == seq)
-        row = self.conn.execute(query).first()
-        return None if row is None else _event(row)
+        params = {"link": link_id, "outbound": False, "seq": seq}
+        row = self.tx.raw(_SQL_INBOUND, params).fetchone()
+        return None if row is None else self._event(row)
 
     def outbox(self, partner: str, limit: int) -> list[LoggedEvent]:
         """Events waiting for partner's receipt, in the order they were written."""
-        e = s.link_events.c
-        query = (
-            select(s.link_events)
-            .where(e.partner == partner, e.pending.is_(True))
-            .order_by(e.id)
-            .limit(limit)
-        )
-        return [_event(r) for r in self.conn.execute(query)]
+        params = {"partner": partner, "pending": True, "limit": limit}
+        return [self._event(row) for row in self.tx.raw(_SQL_OUTBOX, params)]
 
     def outbox_size(self, partner: str) -> int:
         e = s.link_events.c
@@ -301,13 +308,47 @@ class Links:
             .order_by(e.id)
             .limit(limit)
         )
-        return [_event(r) for r in self.conn.execute(query)]
+        return [self._event(r) for r in self.conn.execute(query)]
 
     def log_of(self, link_id: str) -> list[LoggedEvent]:
         """Every event of a link, both directions, in the order this node logged them."""
         e = s.link_events.c
         query = select(s.link_events).where(e.link == link_id).order_by(e.id)
-        return [_event(r) for r in self.conn.execute(query)]
+        return [self._event(r) for r in self.conn.execute(query)]
+
+    def _partner(self, row: Sequence[Any]) -> Partner:
+        """The partner of a row of `_PARTNER_COLUMNS` a raw statement read."""
+        added_at = self.tx.read_instant(row[9])
+        assert added_at is not None
+        return Partner(
+            node_id=row[0],
+            name=row[1],
+            endpoint=row[2],
+            role=PartnerRole(row[3]),
+            state=PartnerState(row[4]),
+            login=row[5],
+            cert_pem=row[6],
+            plaintext=bool(row[7]),
+            terms=Terms.from_json(json.loads(row[8])),
+            added_at=added_at,
+        )
+
+    def _event(self, row: Sequence[Any]) -> LoggedEvent:
+        """The logged event of a row of link_events (all columns) a raw statement read."""
+        return LoggedEvent(
+            id=row[0],
+            link=row[1],
+            partner=row[2],
+            outbound=bool(row[3]),
+            seq=row[4],
+            kind=row[5],
+            digest=bytes(row[6]),
+            envelope=bytes(row[7]),
+            receipt=None if row[8] is None else bytes(row[8]),
+            received_at=self.tx.read_instant(row[9]),
+            pending=bool(row[10]),
+            refused=row[11],
+        )
 
     def _link(self, row: Sequence[Any]) -> Link:
         """The link of a row of `_LINK_COLUMNS` a raw statement read."""
@@ -331,33 +372,9 @@ class Links:
         )
 
 
-def _partner(row: Row[Any]) -> Partner:
-    return Partner(
-        node_id=row.node_id,
-        name=row.name,
-        endpoint=row.endpoint,
-        role=PartnerRole(row.role),
-        state=PartnerState(row.state),
-        login=row.login,
-        cert_pem=row.cert_pem,
-        plaintext=row.plaintext,
-        terms=Terms.from_json(json.loads(row.terms)),
-        added_at=row.added_at,
-    )
-
-
-def _event(row: Row[Any]) -> LoggedEvent:
-    return LoggedEvent(
-        id=row.id,
-        link=row.link,
-        partner=row.partner,
-        outbound=row.outbound,
-        seq=row.seq,
-        kind=row.kind,
-        digest=bytes(row.digest),
-        envelope=bytes(row.envelope),
-        receipt=None if row.receipt is None else bytes(row.receipt),
-        received_at=row.received_at,
-        pending=row.pending,
-        refused=row.refused,
+@functools.cache
+def _update_partner(columns: tuple[str, ...]) -> str:
+    """The UPDATE of a partner's columns, named by their parameters."""
+    return (
+        f"UPDATE partners SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE node_id = :node_id"
     )
