@@ -15,8 +15,10 @@ a partner unreachable too long gets an alert ticket (exchange/alerts.py).
 The lease is short and renewed while a call is under way, so a process killed
 holding it (kill -9, a pulled plug) keeps the next one, or a restart of itself,
 waiting for `LEASE` at most; a process finding the lease held wakes when it ends.
-Leases and backoff are soft state: they commit without waiting for the disk (a
-power cut loses at most a lease that has ended by the time the node is back).
+Leases and backoff are soft state, and so are the receipts the worker stores: they
+commit without waiting for the disk. A power cut loses at most a lease that has
+ended by the time the node is back, or receipts, whose events are then sent again
+and get the same receipts back (the partner holds them durably).
 
 On start the worker pulls from each active partner what it sent while this node
 was away, and applies it. Being pulled is a message too: the partner stops
@@ -272,7 +274,7 @@ class Courier:
                 len(response.results),
             )
         verified: Verified = {}
-        with self.db.write() as tx:
+        with self.db.write(durable=False) as tx:
             for event, result in zip(events, response.results, strict=False):
                 if event.link in stalled:
                     continue

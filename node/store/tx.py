@@ -902,9 +902,9 @@ class Tx:
         return module.insert(table)
 
     def _upsert(self, table: Any, row: dict[str, Any], keys: list[str]) -> None:
-        stmt = self._dialect_insert(table).values(row)
-        changed = {k: v for k, v in row.items() if k not in keys}
-        self.conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
+        """Inserts row, or updates its other columns where one with the same keys is; row
+        holds no instants (it is bound as it is)."""
+        self.raw(_upsert(table.name, tuple(row), tuple(keys)), row)
 
     def _insert_new(self, table: Any, row: dict[str, Any], keys: list[str]) -> bool:
         stmt = self._dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys)
@@ -926,6 +926,16 @@ def _insert_history(count: int) -> str:
         for n in range(1, count + 1)
     )
     return f"INSERT INTO ticket_history ({', '.join(_HISTORY_COLUMNS)}) VALUES {rows}"
+
+
+@functools.cache
+def _upsert(table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    """The INSERT of a row of columns into table that updates the row with the same keys."""
+    changed = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {changed}"
+    )
 
 
 @functools.cache
