@@ -4,10 +4,13 @@ concurrent changes to one ticket are serialised so that none is lost."""
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from node.domain.errors import FailedPrecondition, InvalidArgument
@@ -275,3 +278,18 @@ def test_only_soft_state_commits_without_waiting_for_the_disk(db: Database) -> N
             levels.append(_commit_level(tx))
     expected = [[configured if durable else "NORMAL", configured] for durable in writes]
     assert levels == [level for pair in expected for level in pair]
+
+
+OFFSETS = [UTC, timezone(timedelta(hours=10)), timezone(-timedelta(hours=3, minutes=30))]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.datetimes(datetime(1970, 1, 1), datetime(2200, 1, 1), timezones=st.sampled_from(OFFSETS)))
+def test_an_instant_bound_by_a_raw_statement_reads_back_the_same(
+    db: Database, at: datetime
+) -> None:
+    with db.write() as tx:
+        stored = tx.raw("SELECT :at", {"at": tx.bind_instant(at)}).fetchone()[0]
+        assert tx.read_instant(stored) == at

@@ -886,6 +886,8 @@ class Tx:
         SQLAlchemy stores a datetime there, which is what reads it back."""
         if value is None or self.conn.dialect.name != "sqlite":
             return value
+        if value.tzinfo is UTC:  # most are: the text without the offset
+            return value.isoformat(" ", "microseconds")[:26]
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     @staticmethod
