@@ -26,14 +26,23 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 from hdx.exchange.v1 import exchange_pb2 as pb
 
-from exchange.envelope import Refused, deadlines_of, digest, fitting, opened, seal, timestamp
+from exchange.envelope import (
+    Refused,
+    deadlines_of,
+    digest,
+    fitting,
+    instant,
+    opened,
+    seal,
+    timestamp,
+)
 from exchange.identity import Identity, fingerprint, key_id
 from exchange.receipts import issue
 from exchange.verdict import earliest
@@ -130,6 +139,9 @@ PULL_CURSORS = 1000
 """Links per pull request (a request's body stays well within MAX_BODY_BYTES)."""
 PULL_LIMIT = 1000
 """Events per answer to a pull, at most."""
+PULL_WINDOW = timedelta(minutes=15)
+"""How far from our clock a pull request may say it was made: older ones are replays, and
+the partners' clocks are kept right (NTP) within this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -863,12 +875,19 @@ class ExchangeService:
         A pull is a message from the partner: it is back, so we stop backing off.
 
         Raises:
-            Refused: the request is not signed by an active partner, or not addressed to us.
+            Refused: the request is not signed by an active partner, not addressed to us,
+                or made more than PULL_WINDOW from now (a request captured and replayed).
         """
         now = self.clock.now()
         with self.db.write() as tx:
             signer, body = opened(request, tx.links.key, pb.PullBody)
             self._check_parties(signer, body.sender, body.destination, "request")
+            made = instant(body.at)
+            if abs(made - now) > PULL_WINDOW:
+                raise Refused(
+                    "PERMISSION_DENIED",
+                    f"at: {made:%Y-%m-%d %H:%M:%S}Z is more than {PULL_WINDOW} from our clock",
+                )
             partner = tx.links.partner(signer)
             if partner is None or partner.state is not PartnerState.ACTIVE:
                 raise Refused("PERMISSION_DENIED", f"sender: {signer} is not an active partner")

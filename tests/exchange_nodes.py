@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from cli import config as configuration
 from exchange import identity
 from exchange.alerts import AlertPolicy, OutageAlerts
 from exchange.delivery import Courier
-from exchange.envelope import MAX_MESSAGE_BYTES, digest, seal
+from exchange.envelope import MAX_MESSAGE_BYTES, digest, seal, timestamp
 from exchange.identity import TLS_NAME, Identity
 from exchange.server import channel_to, start_exchange_server
 from exchange.service import ExchangeService, Invite
@@ -346,11 +346,17 @@ def next_event(
 
 
 def pull_request(
-    signer: Identity, destination: str, after: dict[str, int], sender: str | None = None
+    signer: Identity,
+    destination: str,
+    after: dict[str, int],
+    *,
+    at: datetime,
+    sender: str | None = None,
 ) -> pb.Envelope:
     body = pb.PullBody(
         sender=signer.node_id if sender is None else sender,
         destination=destination,
+        at=timestamp(at),
         after=[pb.Cursor(link=link, seq=seq) for link, seq in after.items()],
     )
     return seal(signer, body)

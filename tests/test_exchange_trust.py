@@ -10,6 +10,7 @@ receiver stores as it was, and leave the node serving: real events sent after it
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -18,6 +19,7 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 
 from exchange.envelope import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, digest
 from exchange.identity import Identity
+from exchange.service import PULL_WINDOW
 from node.domain.partner import LinkState, PartnerRole, PartnerState, Terms
 from node.domain.ticket import TicketDraft, Visibility
 from tests.conftest import BACKENDS, FakeClock
@@ -358,7 +360,14 @@ def test_a_suspended_or_removed_partner_is_refused(trio: Net) -> None:
         [result] = without_trace(trio.contractor, event)
         wire = Wire(trio.contractor)
         with pytest.raises(grpc.RpcError) as pulled:
-            wire.pull(pull_request(trio.retail.identity, trio.contractor.node_id, {trio.link: 0}))
+            wire.pull(
+                pull_request(
+                    trio.retail.identity,
+                    trio.contractor.node_id,
+                    {trio.link: 0},
+                    at=trio.clock.now(),
+                )
+            )
         wire.close()
     finally:
         contractor.set_state(trio.retail.node_id, PartnerState.ACTIVE)
@@ -416,25 +425,32 @@ def test_an_oversized_message_fails_the_call_only(trio: Net) -> None:
     assert snapshot(trio.contractor) == before
 
 
-def test_pull_gives_a_partner_only_what_was_sent_to_it(trio: Net) -> None:
-    wire = Wire(trio.contractor)
+def test_pull_gives_a_partner_only_what_was_sent_to_it_and_only_once_made(trio: Net) -> None:
+    wire, now = Wire(trio.contractor), trio.clock.now()
     try:
         mine = wire.pull(
-            pull_request(trio.retail.identity, trio.contractor.node_id, {trio.link: 0})
+            pull_request(trio.retail.identity, trio.contractor.node_id, {trio.link: 0}, at=now)
         )
         not_mine = wire.pull(
-            pull_request(trio.other.identity, trio.contractor.node_id, {trio.link: 0})
+            pull_request(trio.other.identity, trio.contractor.node_id, {trio.link: 0}, at=now)
         )
         refusals = []
         before = snapshot(trio.contractor)
         for request in (
-            pull_request(trio.stranger, trio.contractor.node_id, {trio.link: 0}),
-            pull_request(trio.retail.identity, trio.other.node_id, {trio.link: 0}),
+            pull_request(trio.stranger, trio.contractor.node_id, {trio.link: 0}, at=now),
+            pull_request(trio.retail.identity, trio.other.node_id, {trio.link: 0}, at=now),
             pull_request(
                 trio.other.identity,
                 trio.contractor.node_id,
                 {trio.link: 0},
+                at=now,
                 sender=trio.retail.node_id,
+            ),
+            pull_request(
+                trio.retail.identity,
+                trio.contractor.node_id,
+                {trio.link: 0},
+                at=now - PULL_WINDOW - timedelta(seconds=1),
             ),
         ):
             with pytest.raises(grpc.RpcError) as refused:
@@ -450,6 +466,11 @@ def test_pull_gives_a_partner_only_what_was_sent_to_it(trio: Net) -> None:
         ("UNAUTHENTICATED", f"key_id: no partner key '{trio.stranger.key_id}'"),
         ("PERMISSION_DENIED", "destination: addressed to 'other-node', not 'contractor-node'"),
         ("UNAUTHENTICATED", "sender: 'retail-node' did not sign this request"),
+        (
+            "PERMISSION_DENIED",
+            f"at: {now - PULL_WINDOW - timedelta(seconds=1):%Y-%m-%d %H:%M:%S}Z is more than "
+            "0:15:00 from our clock",
+        ),
     ]
 
 
