@@ -44,7 +44,9 @@ from hdx.exchange.v1 import exchange_pb2 as pb
 from bench.report import Goal, Result, Suite
 from exchange.identity import TLS_NAME, Identity, verify
 from node.domain.partner import LinkState, PartnerState
-from node.domain.ticket import TicketDraft
+from node.domain.roles import Actor
+from node.domain.ticket import Change, Ticket, TicketDraft
+from node.store.tx import Tx
 from tests.conftest import FakeClock
 from tests.exchange_nodes import ChainNode, pair, start_node
 
@@ -88,15 +90,15 @@ def _two_nodes() -> Iterator[tuple[ChainNode, ChainNode, Path]]:
 
 
 def _accepted_signal(node: ChainNode) -> threading.Event:
-    """An event set whenever node commits something a partner sent it."""
+    """An event set whenever a change a partner made to a ticket of node's commits."""
     accepted = threading.Event()
-    heard = node.exchange.heard
+    partners = {partner.login for partner, _, _ in node.exchange.partners()}
 
-    def tell(partner: str) -> None:
-        accepted.set()
-        heard(partner)
+    def tell(tx: Tx, actor: Actor, _ticket: Ticket, _changes: list[Change]) -> None:
+        if actor.login in partners:
+            tx.after_commit(accepted.set)
 
-    node.exchange.heard = tell
+    node.desk.tickets.on_record.append(tell)
     return accepted
 
 

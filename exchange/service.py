@@ -697,11 +697,13 @@ class ExchangeService:
 
     def _heard_from(self, tx: Tx, partner: str, now: datetime) -> None:
         """Notes a message from partner: it is up, so delivery to it stops backing off, and
-        the delivery worker is told once this commits."""
+        if it was backing off, the delivery worker is told once this commits."""
+        backing_off = tx.links.delivery(partner).failures > 0
         tx.links.update_partner(
             partner, last_heard_at=now, failures=0, retry_at=None, down_since=None
         )
-        tx.after_commit(lambda: self.heard(partner))
+        if backing_off:
+            tx.after_commit(lambda: self.heard(partner))
 
     def _link_for(
         self, tx: Tx, partner: Partner, link_id: str, body: pb.Body, *, now: datetime
