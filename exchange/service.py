@@ -46,7 +46,6 @@ from exchange.envelope import (
 from exchange.identity import Identity, fingerprint, key_id
 from exchange.receipts import issue
 from exchange.verdict import earliest
-from node.api.servicer import STATUS
 from node.domain import validation
 from node.domain.errors import (
     AlreadyExists,
@@ -1026,8 +1025,7 @@ def _refusal(error: Exception) -> pb.Result:
             code=_code(error.code), message=str(error), expected_seq=error.expected_seq
         )
     if isinstance(error, DomainError):
-        status = STATUS.get(type(error), grpc.StatusCode.FAILED_PRECONDITION)
-        return pb.Result(code=status.value[0], message=str(error))
+        return pb.Result(code=_code(error.code), message=str(error))
     log.error("applying an event failed", exc_info=error)
     return pb.Result(code=grpc.StatusCode.INTERNAL.value[0], message="internal error; see the log")
 

@@ -18,14 +18,7 @@ from hdx.helpdesk.v1 import helpdesk_pb2_grpc
 
 from node.api import codec
 from node.domain.errors import (
-    AlreadyExists,
     DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
 )
 from node.domain.roles import Actor
 from node.domain.ticket import Ticket
@@ -37,15 +30,6 @@ R = TypeVar("R")
 Context = grpc.aio.ServicerContext[Any, Any]
 log = logging.getLogger(__name__)
 
-STATUS = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
 HandOff = Callable[[Actor, str, str, str], object]
 """Hands a ticket to a partner node: (actor, ticket key, partner node id, note). The
 exchange provides it; the node's API knows it only as this callable."""
@@ -117,7 +101,7 @@ class HelpDeskServicer(helpdesk_pb2_grpc.HelpDeskServicer):
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, work)
         except DomainError as error:
-            await context.abort(STATUS[type(error)], str(error))
+            await context.abort(grpc.StatusCode[error.code], str(error))
         except Exception:
             log.exception("internal error")
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the node's log")

@@ -1,12 +1,16 @@
-"""Errors a rule raises; each maps to one gRPC status code at the API edge."""
+"""Errors a rule raises; each names the gRPC status code it is answered with (`code`)."""
 
 
 class DomainError(Exception):
     """A request the node refuses; the message says which field or rule and why."""
 
+    code = "FAILED_PRECONDITION"
+
 
 class InvalidArgument(DomainError):
     """A field breaks a rule of its own (empty, too long, unknown value)."""
+
+    code = "INVALID_ARGUMENT"
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}")
@@ -17,6 +21,8 @@ class InvalidArgument(DomainError):
 class NotFound(DomainError):
     """The thing named does not exist, or the caller may not know that it does."""
 
+    code = "NOT_FOUND"
+
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"{what} {ident!r} not found")
 
@@ -24,9 +30,13 @@ class NotFound(DomainError):
 class PermissionDenied(DomainError):
     """The caller is known but its role does not allow the call."""
 
+    code = "PERMISSION_DENIED"
+
 
 class Unauthenticated(DomainError):
     """No valid token came with the call."""
+
+    code = "UNAUTHENTICATED"
 
 
 class FailedPrecondition(DomainError):
@@ -36,6 +46,10 @@ class FailedPrecondition(DomainError):
 class AlreadyExists(DomainError):
     """The thing to create exists already, with other content."""
 
+    code = "ALREADY_EXISTS"
+
 
 class Unavailable(DomainError):
     """The node cannot serve now (its database is down or locked); the call may be retried."""
+
+    code = "UNAVAILABLE"
