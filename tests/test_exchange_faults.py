@@ -517,7 +517,10 @@ def test_through_a_proxy_that_drops_delays_and_cuts_every_event_arrives_once_in_
     pair(retail, contractor, via=(proxies[0].endpoint, proxies[1].endpoint))
     rng = random.Random(seed)
     links = [hand_off(retail, contractor)]
-    for step in range(60):
+    for step in itertools.count():
+        if step >= 60 and sum(proxy.cuts for proxy in proxies) >= 3:
+            break
+        assert step < 3_000, "the proxies cut fewer than 3 connections while the nodes talked"
         choice, link = rng.random(), rng.choice(links)
         if choice < 0.1:
             links.append(hand_off(retail, contractor))
@@ -529,7 +532,6 @@ def test_through_a_proxy_that_drops_delays_and_cuts_every_event_arrives_once_in_
             tick(lossy.clock, [retail, contractor], BACKOFF_CAP)
     lossy.settle(timeout=240)
 
-    assert sum(proxy.cuts for proxy in proxies) > 0, "the proxies cut no connection"
     for link in links:
         assert_same_log(retail, contractor, link)
 
