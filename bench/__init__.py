@@ -17,7 +17,10 @@ another module leaves the rest of the record alone.
 Modules:
     create_ticket: tickets filed per second through the gRPC API of a real node.
     sla: the SLA engine over a node's SQLite database, in process.
-    bare_server: the bare gRPC server those are compared with.
+    exchange: the exchange between two nodes, each in a process of its own.
+    bare_server: the bare gRPC server ticket creation is compared with.
+    chain_node, bare_exchange: the partner node of an exchange benchmark, and its
+        bare limits, each served by a process of its own.
     load: the client harness (threads, each with its own channel) and the
         alternating measurement of a subject and its bare.
     processes: server subprocesses, the `hdx` CLI, clean-up.

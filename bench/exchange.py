@@ -1,5 +1,7 @@
-"""The exchange between two real nodes in this process, each with its own SQLite database,
-Exchange server over TLS on a loopback port and delivery worker (tests/exchange_nodes.py).
+"""The exchange between two real nodes, each with its own SQLite database, Exchange server
+over TLS on a loopback port and delivery worker (tests/exchange_nodes.py). Both are set
+up in this process; while a figure is measured, the partner of the node measured runs in
+a process of its own (bench/chain_node.py), as nodes do, so the two never share a GIL.
 
     handoff_p50_ms, handoff_p99_ms   a stop-trade ticket filed on the retail node and handed
                                      to the contractor, until the contractor's signed accept
@@ -14,8 +16,9 @@ Exchange server over TLS on a loopback port and delivery worker (tests/exchange_
                                      outage leaves one: built while the partner was suspended),
                                      until the last receipt is stored.
 
-Bare limit of a hand-off, measured in the same run with the same TLS and databases
-of the same kind (WAL, synchronous=FULL): one gRPC round trip, two Ed25519 signatures,
+Bare limits, measured in the same run with the same TLS and databases of the same kind
+(WAL, synchronous=FULL), the receiving side in a process of its own as the partner node
+is (bench/bare_exchange.py). Of a hand-off: one gRPC round trip, two Ed25519 signatures,
 two verifications and four commits — what any signed, durable, acknowledged offer
 needs: the sender commits its outbox row and signs, the receiver verifies and commits
 what it applies and commits its own answer and signs it, the sender verifies and
@@ -26,28 +29,28 @@ by the sender, streamed over one gRPC call on the same TLS, each verified by the
 receiver: what a signed stream costs before anything is stored or answered.
 """
 
-import asyncio
 import shutil
-import sqlite3
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 from hdx.exchange.v1 import exchange_pb2 as pb
 
+from bench import bare_exchange
+from bench.chain_node import WallClock
+from bench.processes import ServerProcess
 from bench.report import Goal, Result, Suite
 from exchange.identity import TLS_NAME, Identity, verify
 from node.domain.partner import LinkState, PartnerState
 from node.domain.roles import Actor
 from node.domain.ticket import Change, Ticket, TicketDraft
 from node.store.tx import Tx
-from tests.conftest import FakeClock
 from tests.exchange_nodes import ChainNode, pair, start_node
 
 HANDOFF_P50 = "handoff_p50_ms"
@@ -59,17 +62,8 @@ CATCHUP_EVENTS = 100_000
 LINKS = 50
 BACKLOG_TX = 1_000
 """Backlog events written per transaction while it is built."""
-STREAM_METHOD = "/hdx.bench.BareExchange/Stream"
 HANDOFFS = 300
 WARMUP = 20
-BARE_METHOD = "/hdx.bench.BareExchange/Offer"
-
-
-class WallClock(FakeClock):
-    """The real time: a backoff a slow call causes ends, as it does on a real node."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @contextmanager
@@ -124,40 +118,12 @@ def _handoffs(retail: ChainNode, contractor: ChainNode) -> list[float]:
     return samples[WARMUP:]
 
 
-def _sqlite(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE IF NOT EXISTS bare (id INTEGER PRIMARY KEY, body BLOB)")
-    return conn
-
-
-def _commit(conn: sqlite3.Connection, body: bytes) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO bare (body) VALUES (?)", (body,))
-    conn.execute("COMMIT")
-
-
-async def _bare_server(
-    contractor: Identity, handlers: dict[str, "grpc.RpcMethodHandler[bytes, bytes]"]
-) -> tuple[grpc.aio.Server, int]:
-    """A gRPC server of bare methods on the contractor's TLS certificate."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1 << 24)])
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("hdx.bench.BareExchange", handlers),)
-    )
-    credentials = grpc.ssl_server_credentials([(contractor.tls_key_pem, contractor.cert_pem)])
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    await server.start()
-    return server, port
-
-
 @contextmanager
-def _bare_channel(contractor: Identity, port: int) -> Iterator[grpc.Channel]:
-    """A channel to the bare server pinning its certificate, as nodes do."""
+def _bare_channel(partner: Identity, target: str) -> Iterator[grpc.Channel]:
+    """A channel to the bare server at target pinning partner's certificate, as nodes do."""
     channel = grpc.secure_channel(
-        f"127.0.0.1:{port}",
-        grpc.ssl_channel_credentials(root_certificates=contractor.cert_pem),
+        target,
+        grpc.ssl_channel_credentials(root_certificates=partner.cert_pem),
         options=[("grpc.ssl_target_name_override", TLS_NAME)],
     )
     try:
@@ -167,44 +133,43 @@ def _bare_channel(contractor: Identity, port: int) -> Iterator[grpc.Channel]:
 
 
 @contextmanager
-def _loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """An event loop running on a thread of its own."""
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    try:
-        yield loop
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
+def _bare_partner(partner: ChainNode, sender: Identity, base: Path) -> Iterator[ServerProcess]:
+    """The bare limits served by a process of their own with partner's TLS certificate and
+    key, for messages signed by sender (bench.bare_exchange)."""
+    argv = [sys.executable, "-m", "bench.bare_exchange", str(partner.data_dir), partner.node_id]
+    argv += [sender.public_key.hex(), str(base / f"bare-{partner.name}.db")]
+    with ServerProcess(f"bare-{partner.name}", argv, base) as bare:
+        yield bare
 
 
-def _bare_handoffs(retail: Identity, contractor: Identity, base: Path) -> list[float]:
+@contextmanager
+def _apart(node: ChainNode, base: Path) -> Iterator[ServerProcess]:
+    """node, stopped in this process, served by a process of its own at the same endpoint,
+    as a partner's node runs (bench.chain_node)."""
+    node.stop()
+    argv = [sys.executable, "-m", "bench.chain_node", node.url, str(node.data_dir), node.name]
+    with ServerProcess(node.name, [*argv, node.endpoint], base) as process:
+        yield process
+
+
+def _bare_handoffs(retail: ChainNode, contractor: ChainNode, base: Path) -> list[float]:
     """Seconds per bare offer: commit+sign, round trip (verify, 2 commits, sign), verify+commit."""
-    receiver = _sqlite(base / "bare-contractor.db")
-    sender = _sqlite(base / "bare-retail.db")
     offer = b"x" * 600
-
-    def handle(request: bytes, _context: object) -> bytes:
-        assert verify(retail.public_key, request[:64], request[64:])
-        _commit(receiver, request)
-        _commit(receiver, request[:32])
-        return contractor.sign(request[64:]) + request[64:]
-
+    me, partner = retail.identity, contractor.identity
     samples = []
-    with _loop() as loop, closing(sender), closing(receiver):
-        method = {"Offer": grpc.unary_unary_rpc_method_handler(handle)}
-        server, port = asyncio.run_coroutine_threadsafe(
-            _bare_server(contractor, method), loop
-        ).result(30)
-        with _bare_channel(contractor, port) as channel:
-            call = channel.unary_unary(BARE_METHOD, None, None)
-            for _ in range(WARMUP + HANDOFFS):
-                started = time.perf_counter()
-                _commit(sender, offer)
-                answer = call(retail.sign(offer) + offer, timeout=30)
-                assert verify(contractor.public_key, answer[:64], answer[64:])
-                _commit(sender, answer[:64])
-                samples.append(time.perf_counter() - started)
-        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(30)
+    with (
+        _bare_partner(contractor, me, base) as bare,
+        closing(bare_exchange.sqlite(base / "bare-retail.db")) as sender,
+        _bare_channel(partner, bare.target) as channel,
+    ):
+        call = channel.unary_unary(bare_exchange.OFFER, None, None)
+        for _ in range(WARMUP + HANDOFFS):
+            started = time.perf_counter()
+            bare_exchange.commit(sender, offer)
+            answer = call(me.sign(offer) + offer, timeout=30)
+            assert verify(partner.public_key, answer[:64], answer[64:])
+            bare_exchange.commit(sender, answer[:64])
+            samples.append(time.perf_counter() - started)
     return samples[WARMUP:]
 
 
@@ -256,27 +221,17 @@ def _drained(node: ChainNode) -> None:
         time.sleep(0.02)
 
 
-def _bare_stream(retail: Identity, contractor: Identity, bodies: list[bytes]) -> float:
+def _bare_stream(sender: ChainNode, receiver: ChainNode, bodies: list[bytes], base: Path) -> float:
     """Seconds to sign bodies, stream them over one gRPC call and verify each."""
-
-    def handle(requests: Iterator[bytes], _context: object) -> bytes:
-        count = 0
-        for request in requests:
-            assert verify(retail.public_key, request[:64], request[64:])
-            count += 1
-        return str(count).encode()
-
-    with _loop() as loop:
-        method = {"Stream": grpc.stream_unary_rpc_method_handler(handle)}
-        server, port = asyncio.run_coroutine_threadsafe(
-            _bare_server(contractor, method), loop
-        ).result(30)
-        with _bare_channel(contractor, port) as channel:
-            stream = channel.stream_unary(STREAM_METHOD, None, None)
-            started = time.perf_counter()
-            answer = stream((retail.sign(body) + body for body in bodies), timeout=600)
-            seconds = time.perf_counter() - started
-        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(30)
+    signer = sender.identity
+    with (
+        _bare_partner(receiver, signer, base) as bare,
+        _bare_channel(receiver.identity, bare.target) as channel,
+    ):
+        stream = channel.stream_unary(bare_exchange.STREAM, None, None)
+        started = time.perf_counter()
+        answer = stream((signer.sign(body) + body for body in bodies), timeout=600)
+        seconds = time.perf_counter() - started
     assert int(answer) == len(bodies)
     return seconds
 
@@ -297,12 +252,13 @@ def _streams(selected: Sequence[str]) -> Iterator[Result]:
         if name not in selected:
             continue
         print(f"exchange: a backlog of {count} status events, contractor -> retail", flush=True)
-        with _two_nodes() as (retail, contractor, _base):
+        with _two_nodes() as (retail, contractor, base):
             links = _accepted_links(retail, contractor)
             _backlog(contractor, retail, links, count)
             bodies = _bodies(contractor, retail)
-            bare = _bare_stream(contractor.exchange.identity, retail.exchange.identity, bodies)
-            seconds = _drain(contractor, retail)
+            bare = _bare_stream(contractor, retail, bodies, base)
+            with _apart(retail, base):
+                seconds = _drain(contractor, retail)
         if name == SYNC:
             yield Result(SYNC, count / seconds, "events/s", count / bare, Goal(ratio_min=0.5))
         else:
@@ -313,8 +269,9 @@ def run(selected: Sequence[str]) -> Iterator[Result]:
     if HANDOFF_P50 in selected or HANDOFF_P99 in selected:
         print(f"exchange: {HANDOFFS} hand-offs, retail -> contractor on SQLite", flush=True)
         with _two_nodes() as (retail, contractor, base):
-            bare = _bare_handoffs(retail.exchange.identity, contractor.exchange.identity, base)
-            value = _handoffs(retail, contractor)
+            bare = _bare_handoffs(retail, contractor, base)
+            with _apart(contractor, base):
+                value = _handoffs(retail, contractor)
         if HANDOFF_P50 in selected:
             yield Result(
                 HANDOFF_P50, _percentile(value, 50), "ms", _percentile(bare, 50), Goal(ratio_max=3)
