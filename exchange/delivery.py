@@ -157,21 +157,21 @@ class Courier:
         backoff or another process's lease ends), if any."""
         with self.db.read() as tx:
             partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
-        due = self._next_tries(partners)
+            due = self._next_tries(tx, partners)
         now = self.clock.now()
         for partner in partners:
             retry_at = due[partner.node_id]
             if retry_at is None or retry_at <= now:
                 while await self.deliver(partner):
                     pass
-        due = self._next_tries(partners)  # with those a failure just now set
+        with self.db.read() as tx:
+            due = self._next_tries(tx, partners)  # with those a failure just now set
         return min((at for at in due.values() if at is not None and at > now), default=None)
 
-    def _next_tries(self, partners: list[Partner]) -> dict[str, datetime | None]:
+    def _next_tries(self, tx: Tx, partners: list[Partner]) -> dict[str, datetime | None]:
         """When each partner may be tried next (None: now): when its backoff ends, or
         the lease of another process on it, whichever is later."""
-        with self.db.read() as tx:
-            states = {p.node_id: tx.links.delivery(p.node_id) for p in partners}
+        states = {p.node_id: tx.links.delivery(p.node_id) for p in partners}
         return {
             node_id: _later(
                 state.retry_at, None if state.lease_owner == self.owner else state.lease_until
