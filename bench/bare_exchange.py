@@ -17,7 +17,6 @@ SIGINT.
 """
 
 import asyncio
-import signal
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.processes import stop_signalled
 from exchange import identity
 from exchange.identity import verify
 
@@ -75,11 +75,7 @@ async def serve(me: identity.Identity, sender_key: bytes, database: Path) -> Non
     port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
     print(f"bare exchange serving on 127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stop_signalled()
     await server.stop(0)
     conn.close()
 

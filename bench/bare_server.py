@@ -26,7 +26,6 @@ It prints `bare server serving on HOST:PORT` when ready and stops on SIGTERM or 
 
 import argparse
 import asyncio
-import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -36,6 +35,8 @@ from typing import Any
 
 import grpc
 import psycopg
+
+from bench.processes import stop_signalled
 
 SERVICE = "hdx.bench.Bare"
 METHOD = "Commit"
@@ -110,11 +111,7 @@ async def serve(commit: Commit, listen: str, workers: int) -> None:
     port = server.add_insecure_port(listen)
     await server.start()
     print(f"bare server serving on {listen.rsplit(':', 1)[0]}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stop_signalled()
     await server.stop(grace=1)
     executor.shutdown(wait=True)
 

@@ -9,13 +9,12 @@ so its partner reaches it where it did; prints `chain node serving on HOST:PORT`
 ready and stops on SIGTERM or SIGINT.
 """
 
-import signal
+import asyncio
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
+from bench.processes import stop_signalled
 from tests.conftest import FakeClock
 from tests.exchange_nodes import serve
 
@@ -29,16 +28,9 @@ class WallClock(FakeClock):
 
 def main(argv: list[str]) -> None:
     url, data_dir, name, listen = argv
-    stop = threading.Event()
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     node = serve(url, Path(data_dir), name, WallClock(), listen=listen)
     print(f"chain node serving on {node.endpoint}", flush=True)
-    stop.wait()
+    asyncio.run(stop_signalled())
     node.stop()
 
 

@@ -6,6 +6,7 @@ temporary directory, so a full pipe never stalls a server and a failure can show
 the server's own last words.
 """
 
+import asyncio
 import os
 import re
 import signal
@@ -36,6 +37,16 @@ def _tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+async def stop_signalled() -> None:
+    """Returns once the process gets SIGTERM or SIGINT: how a server started here is told
+    to stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def hdx(data_dir: Path, *args: str) -> str:
