@@ -105,7 +105,7 @@ def test_a_killed_server_loses_no_acknowledged_ticket_and_files_none_twice(
                     args=(server.target, token, f"r{seed}w{w}", this),
                     daemon=True,
                 )
-                for w in range(2)
+                for w in range(4)  # writers that share commits
             ]
             for writer in writers:
                 writer.start()

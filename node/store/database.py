@@ -9,6 +9,13 @@ beside a writer. Writers of one process also queue on a lock of their own, which
 wakes the next one the moment the lock is free, where SQLite's busy handler
 would sleep and poll.
 
+SQLite's writers of one process share commits (group commit): a writer that ends
+while others queue leaves its transaction open to them, each of them works in a
+savepoint of its own, and the last one commits for all. Each write is still atomic
+(a failing one undoes only itself) and durable before its `write()` block returns,
+but writers arriving together pay one fsync, not one each. PostgreSQL groups
+concurrent commits itself.
+
 A transaction takes the connection the last one gave back (it is open, and on
 SQLite its page cache is still warm) rather than checking one out of the pool and
 in again, which costs more than a short write on SQLite.
@@ -27,18 +34,20 @@ so the node recovers without paying a ping before every transaction.
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from node.domain.errors import InvalidArgument
+from node.domain.errors import InvalidArgument, Unavailable
 from node.store import schema
 from node.store.tx import Tx, unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MAX_BATCH = 32
+"""Writes that share one SQLite commit at most, so a batch ends under constant load."""
 
 
 class Database:
@@ -61,9 +70,13 @@ class Database:
                 "database.url", f"not a database URL hdx can use: {error}"
             ) from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self._writers: AbstractContextManager[object] = (
-            threading.Lock() if self.is_sqlite else nullcontext()
-        )
+        self._writers = threading.Lock()
+        """Taken by SQLite's writers in turn (see `_batched_write`)."""
+        self._admission = threading.Lock()
+        self._queued = 0
+        """SQLite writers waiting for the writer lock."""
+        self._batch: _Batch | None = None
+        """The SQLite batch of writes left open to the writers waiting."""
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -130,30 +143,82 @@ class Database:
 
     @contextmanager
     def _new_transaction(self, *, write: bool, durable: bool) -> Iterator[Tx]:
+        if write and self.is_sqlite:
+            with self._batched_write(durable) as tx:
+                yield tx
+            return
         try:
             prefix = self.key_prefix
-            with self._writers if write else nullcontext():
-                conn, generation = self._connection()
-                try:
-                    conn.info["hdx_write"] = write
-                    conn.info["hdx_durable"] = durable
-                    with conn.begin():
-                        tx = Tx(conn, prefix, writable=write)
-                        if not durable and not self.is_sqlite:
-                            tx.raw("SET LOCAL synchronous_commit TO OFF", {})
-                        self._local.tx = tx
-                        try:
-                            yield tx
-                        finally:
-                            self._local.tx = None
-                finally:
-                    self._give_back(conn, generation)
+            conn, generation = self._connection()
+            try:
+                conn.info["hdx_write"] = write
+                conn.info["hdx_durable"] = durable
+                with conn.begin():
+                    tx = Tx(conn, prefix, writable=write)
+                    if not durable and not self.is_sqlite:
+                        tx.raw("SET LOCAL synchronous_commit TO OFF", {})
+                    self._local.tx = tx
+                    try:
+                        yield tx
+                    finally:
+                        self._local.tx = None
+            finally:
+                self._give_back(conn, generation)
         except OperationalError as error:
             if error.connection_invalidated:
                 self._generation += 1
             raise unavailable(error) from error
         for callback in tx.committed:
             callback()
+
+    @contextmanager
+    def _batched_write(self, durable: bool) -> Iterator[Tx]:
+        """A write transaction on SQLite, in the batch of writes that commits next.
+
+        Writers take turns on the writer lock. One that finds a durable batch open joins
+        it, in a savepoint of its own; one that finds none opens one. A writer that ends
+        while others wait for the lock leaves the batch open to them, and waits for the
+        batch's commit; the last one commits it. So writers arriving together share one
+        commit and its fsync (group commit), each still atomic and durable before it
+        returns, in the order they took the lock.
+        """
+        prefix = self.key_prefix
+        with self._admission:
+            self._queued += 1
+        with self._writers:
+            with self._admission:
+                self._queued -= 1
+            batch = self._batch or self._open_batch(durable)
+            tx = Tx(batch.conn, prefix)
+            self._local.tx = tx
+            try:
+                with batch.member():
+                    yield tx
+            except OperationalError as error:
+                raise unavailable(error) from error
+            finally:
+                self._local.tx = None
+                if batch.open and batch.durable and self._queued and batch.members < MAX_BATCH:
+                    self._batch = batch
+                else:
+                    self._batch = None
+                    batch.end()
+                    self._give_back(batch.conn, batch.generation)
+        batch.committed.wait()
+        if batch.failure is not None:
+            raise Unavailable(str(batch.failure))
+        for callback in tx.committed:
+            callback()
+
+    def _open_batch(self, durable: bool) -> "_Batch":
+        conn, generation = self._connection()
+        conn.info["hdx_write"] = True
+        conn.info["hdx_durable"] = durable
+        try:
+            return _Batch(conn, generation, durable)
+        except OperationalError as error:
+            self._give_back(conn, generation)
+            raise unavailable(error) from error
 
     def _connection(self) -> tuple[Connection, int]:
         """An open connection of the current generation, with its generation."""
@@ -178,6 +243,94 @@ class Database:
         while self._idle:
             self._idle.pop()[0].close()
         self.engine.dispose()
+
+
+LOST = "database: the transaction was lost"
+"""What the writers of a batch learn when SQLite rolled it back on an error of its own."""
+
+
+class _Batch:
+    """SQLite write transactions that one commit makes durable together.
+
+    The writer that opens it begins the transaction (`BEGIN IMMEDIATE`); each writer
+    that joins it works in a savepoint, so what it wrote is undone alone if it fails.
+    Writers take turns (the database's writer lock); the last one ends the batch.
+    """
+
+    def __init__(self, conn: Connection, generation: int, durable: bool) -> None:
+        self.conn = conn
+        self.generation = generation
+        self.durable = durable
+        self.root = conn.begin()
+        self._driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        self.members = 0
+        self.open = True
+        """False once the transaction has ended, committed or rolled back."""
+        self.committed = threading.Event()
+        """Set when the batch has ended; then `failure` says whether it committed."""
+        self.failure: Unavailable | None = None
+
+    @contextmanager
+    def member(self) -> Iterator[None]:
+        """One writer's part of the batch: undone, and only it, if the block raises."""
+        self.members += 1
+        if self.members == 1:
+            try:
+                yield
+            except BaseException:
+                self._roll_back(None)
+                raise
+            return
+        self._execute("SAVEPOINT hdx_member")
+        try:
+            yield
+        except BaseException:
+            self._execute("ROLLBACK TO hdx_member")
+            self._execute("RELEASE hdx_member")
+            raise
+        self._execute("RELEASE hdx_member")
+
+    def end(self) -> None:
+        """Commits what the batch holds, unless it has ended already; wakes its writers."""
+        try:
+            if self.open and not self._driver.in_transaction:
+                self._roll_back(Unavailable(LOST))
+            if self.open:
+                self.open = False
+                try:
+                    self.root.commit()
+                except DBAPIError as error:
+                    self._roll_back(unavailable(error))
+        finally:
+            self.committed.set()
+
+    def _execute(self, statement: str) -> None:
+        """Runs statement in the batch's transaction; if it fails, the batch does."""
+        self._alive()
+        try:
+            self._driver.execute(statement)
+        except sqlite3.Error as error:
+            self._roll_back(Unavailable(f"database: {error}"))
+        self._alive()
+
+    def _alive(self) -> None:
+        """Raises, and fails the batch, when its transaction has ended: rolled back by a
+        failed writer, or by SQLite itself on an error such as a full disk (a writer's
+        next statement would then begin a transaction of its own)."""
+        if self.open and not self._driver.in_transaction:
+            self._roll_back(Unavailable(LOST))
+        if not self.open:
+            raise self.failure or Unavailable("database: the batch has ended")
+
+    def _roll_back(self, failure: Unavailable | None) -> None:
+        """Ends the transaction without committing it; failure is what its earlier writers
+        learn (None when no one else is in it)."""
+        self.open = False
+        self.failure = failure
+        with suppress(DBAPIError):
+            self.root.rollback()
+        if self._driver.in_transaction:  # a failed COMMIT leaves SQLAlchemy done with it
+            self.conn.invalidate()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from node.domain.calendar import epoch_us
 from node.domain.errors import Unavailable
@@ -913,7 +913,7 @@ class Tx:
         return self.conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
 
 
-def unavailable(error: OperationalError) -> Unavailable:
+def unavailable(error: DBAPIError) -> Unavailable:
     """The error a call gets while the database cannot be reached: its reason, on one line."""
     return Unavailable("database: " + " ".join(str(error.orig or error).split()))
 
