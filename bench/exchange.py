@@ -29,11 +29,11 @@ by the sender, streamed over one gRPC call on the same TLS, each verified by the
 receiver: what a signed stream costs before anything is stored or answered.
 """
 
+import queue
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -47,7 +47,7 @@ from bench.chain_node import WallClock
 from bench.processes import ServerProcess
 from bench.report import Goal, Result, Suite
 from exchange.identity import TLS_NAME, Identity, verify
-from node.domain.partner import LinkState, PartnerState
+from node.domain.partner import PartnerState
 from node.domain.roles import Actor
 from node.domain.ticket import Change, Ticket, TicketDraft
 from node.store.tx import Tx
@@ -83,14 +83,13 @@ def _two_nodes() -> Iterator[tuple[ChainNode, ChainNode, Path]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _accepted_signal(node: ChainNode) -> threading.Event:
-    """An event set whenever a change a partner made to a ticket of node's commits."""
-    accepted = threading.Event()
-    partners = {partner.login for partner, _, _ in node.exchange.partners()}
+def _accepts(node: ChainNode) -> "queue.Queue[str]":
+    """The keys of node's tickets, each put once a partner's accept of it has committed."""
+    accepted: queue.Queue[str] = queue.Queue()
 
-    def tell(tx: Tx, actor: Actor, _ticket: Ticket, _changes: list[Change]) -> None:
-        if actor.login in partners:
-            tx.after_commit(accepted.set)
+    def tell(tx: Tx, _actor: Actor, ticket: Ticket, changes: list[Change]) -> None:
+        if any(change.field == "link.accept" for change in changes):
+            tx.after_commit(lambda: accepted.put(ticket.key))
 
     node.desk.tickets.on_record.append(tell)
     return accepted
@@ -100,20 +99,14 @@ def _handoffs(retail: ChainNode, contractor: ChainNode) -> list[float]:
     """Seconds from filing to the accept applied on the retail node, per hand-off."""
     desk = retail.desk
     anna, ivan = desk.actor("anna"), desk.actor("ivan")
-    accepted = _accepted_signal(retail)
+    accepted = _accepts(retail)
     samples = []
     for turn in range(WARMUP + HANDOFFS):
-        accepted.clear()
         started = time.perf_counter()
         key = desk.tickets.create(anna, TicketDraft(category="pos-down", title=f"POS {turn}")).key
-        link = retail.exchange.hand_off(ivan, key, contractor.node_id).link
-        while True:
-            accepted.wait(30)
-            accepted.clear()
-            with desk.db.read() as tx:
-                found = tx.links.link(link)
-            if found is not None and found.state is LinkState.ACCEPTED:
-                break
+        retail.exchange.hand_off(ivan, key, contractor.node_id)
+        while accepted.get(timeout=30) != key:
+            pass
         samples.append(time.perf_counter() - started)
     return samples[WARMUP:]
 
