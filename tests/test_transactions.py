@@ -137,6 +137,32 @@ def test_changes_that_fail_half_way_change_nothing(
     assert (after.title, after.assignee, after.status) == ("Renamed", "olga", "in_progress")
 
 
+def test_work_asked_for_before_commit_runs_last_inside_the_transaction(db: Database) -> None:
+    late = "written after the callbacks were asked for"
+    seen: list[str | None] = []
+    with db.write() as tx:
+        tx.before_commit(lambda: seen.append(tx.setting("late")))
+        with db.write() as joined:  # a use case inside another: its work waits for the outer
+            joined.before_commit(lambda: joined.put_setting("from-callback", "yes"))
+        tx.put_setting("late", late)
+    assert seen == [late]
+    with db.read() as tx:
+        assert tx.setting("from-callback") == "yes"
+
+    def fail() -> None:
+        raise Boom("before commit")
+
+    with pytest.raises(Boom), db.write() as tx:
+        tx.put_setting("doomed", "x")
+        tx.before_commit(fail)
+    with pytest.raises(Boom), db.write() as tx:
+        tx.before_commit(lambda: seen.append("never"))
+        raise Boom("the work itself")
+    with db.read() as tx:
+        assert tx.setting("doomed") is None, "a failing callback fails the transaction"
+    assert seen == [late], "the work failed, so its callbacks did not run"
+
+
 def test_a_refused_assignment_leaves_the_ticket_as_it_was(desk: Desk) -> None:
     ticket = file(desk)
     sergey = desk.actor("sergey")

@@ -160,6 +160,7 @@ class Database:
                     self._local.tx = tx
                     try:
                         yield tx
+                        tx.finish()
                     finally:
                         self._local.tx = None
             finally:
@@ -194,6 +195,7 @@ class Database:
             try:
                 with batch.member():
                     yield tx
+                    tx.finish()
             except OperationalError as error:
                 raise unavailable(error) from error
             finally:

@@ -247,6 +247,7 @@ class Tx:
         self.key_prefix = key_prefix
         self.writable = writable
         self.committed: list[Callable[[], None]] = []
+        self.committing: list[Callable[[], None]] = []
         self._catalogue: dict[tuple[str, str], tuple[Category | None, Store | None]] = {}
         """(category, store) → what `category_and_store` answers, read ahead with the actor."""
 
@@ -278,6 +279,16 @@ class Tx:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Calls callback once the transaction has committed (never if it rolls back)."""
         self.committed.append(callback)
+
+    def before_commit(self, callback: Callable[[], None]) -> None:
+        """Calls callback inside the transaction once its work is done, before it commits
+        (never if the work raises): to write what the work as a whole calls for."""
+        self.committing.append(callback)
+
+    def finish(self) -> None:
+        """Runs the before_commit callbacks, those they add included."""
+        while self.committing:
+            self.committing.pop(0)()
 
     # -- settings and catalogue -------------------------------------------------
 
