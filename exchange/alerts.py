@@ -3,15 +3,16 @@
 The delivery worker records when a partner became unreachable
 (`partners.down_since`, set by a failed call, cleared by a delivery that goes
 through or by any event from the partner). After each round it calls
-`OutageAlerts.check`, which files one alert ticket per outage longer than the
-policy's threshold (as the node itself, in the policy's category and store) and
-records it in `partners.alert_ticket_id`; once the partner is reachable again it
-adds a comment to that ticket and forgets it. Each outage files once, whatever
-the number of processes: the partner's row is locked while it is decided, and
-the ticket's request id names the outage.
+`OutageAlerts.check` with the partners' delivery states, which files one alert
+ticket per outage longer than the policy's threshold (as the node itself, in the
+policy's category and store) and records it in `partners.alert_ticket_id`; once
+the partner is reachable again it adds a comment to that ticket and forgets it.
+Each outage files once, whatever the number of processes: the partner's row is
+locked while it is decided, and the ticket's request id names the outage.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,16 +62,18 @@ class OutageAlerts:
         self.clock = exchange.clock
         self.policy = policy
 
-    def check(self) -> datetime | None:
+    def check(self, states: Sequence[tuple[Partner, Delivery]]) -> datetime | None:
         """Files an alert ticket for each partner unreachable too long that has none yet,
         and comments on the alert ticket of each partner reachable again.
+
+        Args:
+            states: every partner with where delivery to it stands, as the delivery worker
+                read them after its round.
 
         Returns:
             When the next outage known now will have lasted too long, if any.
         """
         now = self.clock.now()
-        with self.db.read() as tx:
-            states = [(p, tx.links.delivery(p.node_id)) for p in tx.links.partners()]
         for partner, delivery in states:
             if self._back(delivery) or self._alarming(partner, delivery, now):
                 try:

@@ -4,7 +4,10 @@ Per partner, one process at a time (a lease in the database, so several
 processes of one node over PostgreSQL send each event once): read the oldest
 events waiting, send as many as fit in one call, check each receipt (signed by
 the partner, naming our event's digest) and store it, and go on while events
-wait. A call that fails is retried a few times at once (tenacity); then the
+wait. The transaction that writes events starts that turn: on SQLite it takes the
+lease and reads the events itself as its work ends, and they are sent the moment
+it commits. Rounds (on waking, when a backoff or a lease ends, every `IDLE_S`)
+deliver whatever else waits. A call that fails is retried a few times at once (tenacity); then the
 partner backs off, the delay doubling up to `BACKOFF_CAP`, kept in the database
 and reset by any message from that partner, and the failed channel is dropped so
 the next attempt connects afresh. A refused event stays in the outbox with the
@@ -29,6 +32,7 @@ traffic (while it backs off it only looks again when the delay ends).
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -43,10 +47,13 @@ from exchange.envelope import Refused, fitting
 from exchange.receipts import Verified, proven
 from exchange.service import ExchangeService
 from node.domain.errors import Unavailable
-from node.domain.partner import LoggedEvent, Partner, PartnerState
+from node.domain.partner import Delivery, LoggedEvent, Partner, PartnerState
 from node.store.tx import Tx
 
 log = logging.getLogger("hdx.exchange")
+Claim = tuple[Partner | None, list[LoggedEvent]]
+"""A partner this worker holds the lease on and the events to send it; (None, []) when the
+lease is not ours to take."""
 
 BATCH = 500
 """Events per call."""
@@ -96,12 +103,102 @@ class Courier:
         self._channels: dict[str, tuple[Partner, grpc.aio.Channel]] = {}
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        exchange.outbox_ready = self.wake
+        self._turns = threading.Lock()
+        self._sending: set[str] = set()
+        """The partners this worker is delivering to (one turn at a time each)."""
+        self._again: set[str] = set()
+        """Of those, the ones events were written for meanwhile: their turn goes on."""
+        self._drains: set[asyncio.Task[None]] = set()
+        exchange.outbox_ready = self.claim_in
         exchange.heard = self.wake
 
     def wake(self, _partner: str) -> None:
-        """Called from any thread when there is something to deliver, or a partner is back."""
+        """Called from any thread when a partner is back: a round delivers what waits."""
         self._loop.call_soon_threadsafe(self._wake.set)
+
+    def claim_in(self, tx: Tx, partner_id: str) -> None:
+        """Called in a transaction that wrote events for partner_id, as its work ends.
+
+        On SQLite, takes the partner's lease and its oldest waiting events in that very
+        transaction; once it commits, the event loop sends them at once, with no
+        transaction and no read of its own (the loop is the node's gRPC servers' too).
+        On PostgreSQL the lease is taken after the commit, on the loop: taken inside, its
+        row lock would make every writer of events for the partner wait for the others'
+        commits. If this worker is delivering to the partner already, that turn goes on
+        with them; if another process is, that one does.
+        """
+        claimed = None if tx.locks_rows else self._claim(tx, partner_id, self.clock.now())
+        tx.after_commit(lambda: self._hand_over(partner_id, claimed))
+
+    def _hand_over(self, partner_id: str, claimed: Claim | None) -> None:
+        """Starts the turn that sends what the committed transaction claimed, one turn of
+        the event loop later: the answer to a call whose work wrote the events (an offer
+        accepted) goes out first, so the partner has stored its receipt by the time they
+        come in."""
+        if not self._begin(partner_id):
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._loop.call_soon, self._spawn, partner_id, claimed)
+        except RuntimeError:  # the loop has stopped: the lease ends, the next start sends
+            self._abandon(partner_id)
+
+    def _begin(self, partner_id: str) -> bool:
+        """Starts this worker's turn of delivery to partner_id, unless one is under way
+        (which is then told to go on)."""
+        with self._turns:
+            if partner_id in self._sending:
+                self._again.add(partner_id)
+                return False
+            self._sending.add(partner_id)
+            return True
+
+    def _end(self, partner_id: str) -> bool:
+        """Ends the turn, unless events were written for the partner meanwhile: then
+        True, and the turn goes on."""
+        with self._turns:
+            if partner_id in self._again:
+                self._again.discard(partner_id)
+                return True
+            self._sending.discard(partner_id)
+            return False
+
+    def _abandon(self, partner_id: str) -> None:
+        with self._turns:
+            self._sending.discard(partner_id)
+            self._again.discard(partner_id)
+
+    def _spawn(self, partner_id: str, claimed: Claim | None) -> None:
+        task = self._loop.create_task(self._drain_soon(partner_id, claimed))
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def _drain_soon(self, partner_id: str, claimed: Claim | None) -> None:
+        try:
+            await self._drain(partner_id, claimed)
+        except Unavailable as error:  # the database is away: a round tries again
+            log.warning("delivery to %s paused: %s", partner_id, error)
+            self._wake.set()
+        except Exception:
+            log.exception("delivery to %s failed; the next round tries again", partner_id)
+            self._wake.set()
+
+    async def _drain(self, partner_id: str, claimed: Claim | None) -> None:
+        """Delivers the claimed events to the partner (claims them first if None), and
+        what waits for it after them, until nothing does (or a call fails); then ends the
+        turn."""
+        try:
+            partner, events = self._claimed(partner_id) if claimed is None else claimed
+            while True:
+                while partner is not None and events and await self._send(partner, events):
+                    partner, events = self._claimed(partner_id)
+                if partner is None:  # not ours now (a lease, a backoff): a round plans when
+                    self._wake.set()
+                if not self._end(partner_id):
+                    return
+                partner, events = self._claimed(partner_id)
+        except BaseException:
+            self._abandon(partner_id)
+            raise
 
     async def run(self) -> None:
         """Catches up with every partner, then delivers until cancelled. A round that fails
@@ -116,9 +213,6 @@ class Courier:
                         await self.catch_up_all()
                         caught_up = True
                     next_at = await self.round()
-                    if self.alerts is not None:
-                        alert_at = self.alerts.check()
-                        next_at = min(filter(None, (next_at, alert_at)), default=None)
                 except Unavailable as error:  # the database is away: try again once it is back
                     log.warning("delivery paused for %s s: %s", AFTER_ERROR_S, error)
                     delay = AFTER_ERROR_S
@@ -132,6 +226,9 @@ class Courier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
         finally:
+            for task in list(self._drains):
+                task.cancel()
+            await asyncio.gather(*self._drains, return_exceptions=True)
             self._give_back()
             for _partner, channel in self._channels.values():
                 await channel.close(None)
@@ -153,31 +250,35 @@ class Courier:
         await asyncio.gather(*(self.catch_up(partner) for partner in partners))
 
     async def round(self) -> datetime | None:
-        """Delivers to every partner due now; returns when the next one may be tried (its
-        backoff or another process's lease ends), if any."""
-        with self.db.read() as tx:
-            partners = [p for p in tx.links.partners() if p.state is PartnerState.ACTIVE]
-            due = self._next_tries(tx, partners)
+        """Delivers to every partner due now, then files or follows up outage alerts;
+        returns when to look again: a backoff or another process's lease ends, or an
+        outage becomes an alert, if any."""
         now = self.clock.now()
-        for partner in partners:
-            retry_at = due[partner.node_id]
-            if retry_at is None or retry_at <= now:
-                while await self.deliver(partner):
-                    pass
         with self.db.read() as tx:
-            due = self._next_tries(tx, partners)  # with those a failure just now set
-        return min((at for at in due.values() if at is not None and at > now), default=None)
+            states = _states(tx)
+        for partner, delivery in states:
+            if self._due(partner, delivery, now) and self._begin(partner.node_id):
+                await self._drain(partner.node_id, None)
+        with self.db.read() as tx:
+            states = _states(tx)  # with what this round's calls left
+        tries = (self._next_try(d) for p, d in states if p.state is PartnerState.ACTIVE)
+        next_at = min((at for at in tries if at is not None and at > now), default=None)
+        if self.alerts is not None:
+            next_at = min(filter(None, (next_at, self.alerts.check(states))), default=None)
+        return next_at
 
-    def _next_tries(self, tx: Tx, partners: list[Partner]) -> dict[str, datetime | None]:
-        """When each partner may be tried next (None: now): when its backoff ends, or
-        the lease of another process on it, whichever is later."""
-        states = {p.node_id: tx.links.delivery(p.node_id) for p in partners}
-        return {
-            node_id: _later(
-                state.retry_at, None if state.lease_owner == self.owner else state.lease_until
-            )
-            for node_id, state in states.items()
-        }
+    def _due(self, partner: Partner, delivery: Delivery, now: datetime) -> bool:
+        """Whether the worker delivers to partner now."""
+        if partner.state is not PartnerState.ACTIVE:
+            return False
+        at = self._next_try(delivery)
+        return at is None or at <= now
+
+    def _next_try(self, delivery: Delivery) -> datetime | None:
+        """When a partner may be tried next (None: now): when its backoff ends, or the
+        lease of another process on it, whichever is later."""
+        lease_until = None if delivery.lease_owner == self.owner else delivery.lease_until
+        return _later(delivery.retry_at, lease_until)
 
     async def catch_up(self, partner: Partner) -> None:
         """Pulls from partner what it sent us that we have not taken, and applies it, until
@@ -199,17 +300,25 @@ class Courier:
             log.info("could not pull from %s: %s", partner.node_id, error.code().name)
             await self._drop_channel(partner)
 
-    async def deliver(self, partner: Partner) -> bool:
-        """Sends the oldest events of partner's outbox that fit in one call; whether to go on
-        at once (they were all taken, or a gap asks for ours again)."""
-        now = self.clock.now()
+    def _claimed(self, partner_id: str) -> Claim:
+        """`_claim` in a transaction of its own."""
         with self.db.write(durable=False) as tx:
-            if not tx.links.claim(partner.node_id, self.owner, now, now + LEASE):
-                return False
-            events = tx.links.outbox(partner.node_id, BATCH)
-            if not events:
-                tx.links.release(partner.node_id, self.owner)
-                return False
+            return self._claim(tx, partner_id, self.clock.now())
+
+    def _claim(self, tx: Tx, partner_id: str, now: datetime) -> Claim:
+        """Takes the lease on the partner and the oldest events waiting for it: the partner
+        and its events; (None, []) if it is not active, backs off, or another process holds
+        the lease. When none wait, the lease is given back."""
+        if not tx.links.claim(partner_id, self.owner, now, now + LEASE):
+            return None, []
+        events = tx.links.outbox(partner_id, BATCH)
+        if not events:
+            tx.links.release(partner_id, self.owner)
+        return tx.links.partner(partner_id), events
+
+    async def _send(self, partner: Partner, events: list[LoggedEvent]) -> bool:
+        """Sends the oldest of events that fit in one call; whether to go on at once (they
+        were all taken, or a gap asks for ours again)."""
         events = events[: fitting([event.envelope for event in events])]
         renewing = asyncio.create_task(self._renew(partner))
         try:
@@ -306,6 +415,8 @@ class Courier:
             more = not refused and bool(tx.links.outbox(partner.node_id, 1))
             if not more:
                 tx.links.release(partner.node_id, self.owner)
+        if refused:
+            self._wake.set()  # a round plans the retry after the backoff
         return more
 
     def _check(
@@ -338,7 +449,13 @@ class Courier:
                 last_error=error,
             )
             tx.links.release(partner.node_id, self.owner)
+        self._wake.set()  # a round plans the retry after the backoff, and alerts
         log.info("%s unreachable (%d failures): %s", partner.node_id, failures, error)
+
+
+def _states(tx: Tx) -> list[tuple[Partner, Delivery]]:
+    """Every partner with where delivery to it stands."""
+    return [(p, tx.links.delivery(p.node_id)) for p in tx.links.partners()]
 
 
 def _later(*instants: datetime | None) -> datetime | None:

@@ -297,8 +297,9 @@ class ExchangeService:
         self.workflow = tickets.workflow
         self.identity = identity
         self._keys: dict[str, tuple[str, bytes]] = {}
-        self.outbox_ready: Callable[[str], None] = _ignore
-        """Told after commit of the partner an event was written for."""
+        self.outbox_ready: Callable[[Tx, str], None] = _unseen
+        """Told, in a transaction that wrote events for a partner, as its work ends (once per
+        transaction and partner): the delivery worker claims them there."""
         self.heard: Callable[[str], None] = _ignore
         """Told after commit of a partner that just reached us (its backoff is reset)."""
         tickets.on_record.append(self._report)
@@ -519,8 +520,9 @@ class ExchangeService:
         link.out_digest = digest(envelope.body)
         tx.links.save_link(link)
         tx.links.log([_log_row(link, envelope, seq=link.out_seq, kind=kind)])
-        partner = link.partner
-        tx.after_commit(lambda: self.outbox_ready(partner))
+        ready = _Ready(self, tx, link.partner)
+        if ready not in tx.committing:
+            tx.before_commit(ready)
 
     # -- receiving ---------------------------------------------------------------
 
@@ -1014,6 +1016,19 @@ class ExchangeService:
         return partner
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """Tells the delivery worker, in a transaction that wrote events for a partner as its
+    work ends, that they wait: once per transaction and partner, however many it wrote."""
+
+    exchange: ExchangeService
+    tx: Tx
+    partner: str
+
+    def __call__(self) -> None:
+        self.exchange.outbox_ready(self.tx, self.partner)
+
+
 class _Isolate(Exception):
     """An event of a chunk applied at once failed: the chunk is applied again, isolated."""
 
@@ -1030,8 +1045,12 @@ def _refusal(error: Exception) -> pb.Result:
     return pb.Result(code=grpc.StatusCode.INTERNAL.value[0], message="internal error; see the log")
 
 
+def _unseen(_tx: Tx, _partner: str) -> None:
+    """What a service no delivery worker listens to does when events are written."""
+
+
 def _ignore(_partner: str) -> None:
-    """What a service no delivery worker listens to does when an event is written."""
+    """What a service no delivery worker listens to does when a partner reaches it."""
 
 
 def _reason(tx: Tx, ticket: Ticket) -> str:

@@ -68,7 +68,7 @@ _SQL_DELIVERY = """
     FROM partners WHERE node_id = :node_id"""
 _SQL_CLAIM = """
     UPDATE partners SET lease_owner = :owner, lease_until = :until
-    WHERE node_id = :node_id
+    WHERE node_id = :node_id AND state = 'active' AND (retry_at IS NULL OR retry_at <= :now)
     AND (lease_owner = :owner OR lease_until IS NULL OR lease_until <= :now)
     RETURNING node_id"""
 _SQL_RELEASE = """
@@ -182,7 +182,7 @@ class Links:
 
     def claim(self, node_id: str, owner: str, now: datetime, until: datetime) -> bool:
         """Makes owner the one process delivering to node_id until then, unless another
-        process holds it now; False if one does."""
+        process holds it now, the partner is not active, or it backs off; False then."""
         bind = self.tx.bind_instant
         params = {"node_id": node_id, "owner": owner, "now": bind(now), "until": bind(until)}
         return self.tx.raw(_SQL_CLAIM, params).fetchone() is not None
