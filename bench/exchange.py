@@ -6,7 +6,7 @@ a process of its own (bench/chain_node.py), as nodes do, so the two never share 
     handoff_p50_ms, handoff_p99_ms   a stop-trade ticket filed on the retail node and handed
                                      to the contractor, until the contractor's signed accept
                                      is applied on the retail node (its receipt signed),
-                                     one hand-off at a time.
+                                     one hand-off at a time, `APART_S` apart.
     sync_events_per_s                signed status events from the contractor to the retail
                                      node on 50 accepted hand-offs, each applied to its
                                      ticket and receipted, durable on both sides: events per
@@ -64,6 +64,10 @@ BACKLOG_TX = 1_000
 """Backlog events written per transaction while it is built."""
 HANDOFFS = 300
 WARMUP = 20
+APART_S = 0.002
+"""The pause between two hand-offs (and two bare offers): each starts on nodes done with
+the last one's traffic (the answer to the accept, the contractor storing its receipt), as
+a store's tickets, which come minutes apart, do."""
 
 
 @contextmanager
@@ -108,6 +112,7 @@ def _handoffs(retail: ChainNode, contractor: ChainNode) -> list[float]:
         while accepted.get(timeout=30) != key:
             pass
         samples.append(time.perf_counter() - started)
+        time.sleep(APART_S)
     return samples[WARMUP:]
 
 
@@ -163,6 +168,7 @@ def _bare_handoffs(retail: ChainNode, contractor: ChainNode, base: Path) -> list
             assert verify(partner.public_key, answer[:64], answer[64:])
             bare_exchange.commit(sender, answer[:64])
             samples.append(time.perf_counter() - started)
+            time.sleep(APART_S)
     return samples[WARMUP:]
 
 
