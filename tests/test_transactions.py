@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from node.domain.errors import FailedPrecondition, InvalidArgument
+from node.domain.partner import Partner, PartnerRole, PartnerState, Terms
+from node.domain.roles import Role
 from node.domain.ticket import (
     Change,
     Level,
@@ -21,6 +23,7 @@ from node.domain.ticket import (
     TicketDraft,
     TicketPatch,
     TicketType,
+    User,
     Visibility,
 )
 from node.services.admin import token_digest
@@ -277,6 +280,32 @@ def test_the_catalogue_read_with_a_token_is_what_a_lookup_finds_until_it_changes
         tx.put_store(replace(store, name="Bakery, renamed"))
         renamed = tx.category_and_store("scales", "msk-001")[1]
         assert renamed is not None and renamed.name == "Bakery, renamed"
+
+
+def test_a_transaction_reads_back_the_partners_it_changed(db: Database) -> None:
+    contractor = Partner(
+        node_id="contractor-1",
+        name="Contractor",
+        endpoint="127.0.0.1:1",
+        role=PartnerRole.CONTRACTOR,
+        state=PartnerState.ACTIVE,
+        login="contractor-1",
+        cert_pem="",
+        plaintext=True,
+        terms=Terms(),
+        added_at=datetime(2026, 1, 5, 9, tzinfo=UTC),
+    )
+    with db.write() as tx:
+        assert tx.links.partner(contractor.node_id) is None
+        tx.add_user(User(contractor.login, "partner node Contractor", Role.SYSTEM))
+        tx.links.add_partner(contractor)
+        assert tx.links.partner(contractor.node_id) == contractor
+        tx.links.update_partner(contractor.node_id, failures=3)  # its delivery state only
+        assert tx.links.delivery(contractor.node_id).failures == 3
+        tx.links.update_partner(contractor.node_id, state=PartnerState.SUSPENDED)
+        suspended = tx.links.partner(contractor.node_id)
+        assert suspended is not None and suspended.state is PartnerState.SUSPENDED
+        assert tx.links.partners() == [suspended]
 
 
 def _commit_level(tx: Tx) -> str:

@@ -62,6 +62,19 @@ _PARTNER_COLUMNS = [
 ]
 _SQL_PARTNER = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners WHERE node_id = :node_id"
 _SQL_PARTNERS = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners ORDER BY node_id"
+DELIVERY_COLUMNS = frozenset(
+    {
+        "failures",
+        "retry_at",
+        "down_since",
+        "last_error",
+        "last_heard_at",
+        "alert_ticket_id",
+        "lease_owner",
+        "lease_until",
+    }
+)
+"""The columns of a partner's row that say where delivery to it stands (`Delivery`)."""
 _SQL_DELIVERY = """
     SELECT failures, retry_at, down_since, last_error, last_heard_at, alert_ticket_id,
            lease_owner, lease_until
@@ -98,10 +111,13 @@ class Links:
     def __init__(self, tx: "Tx") -> None:
         self.tx = tx
         self.conn = tx.conn
+        self._partners: dict[str, Partner | None] = {}
+        """Partners read in this transaction, by node id, until it changes them."""
 
     # -- partners and keys -------------------------------------------------------
 
     def add_partner(self, partner: Partner) -> None:
+        self._partners.pop(partner.node_id, None)
         self.conn.execute(
             insert(s.partners).values(
                 node_id=partner.node_id,
@@ -118,16 +134,24 @@ class Links:
         )
 
     def partner(self, node_id: str, *, for_update: bool = False) -> Partner | None:
+        """The partner; read once per transaction, unless for_update locks its row."""
+        if not for_update and node_id in self._partners:
+            return self._partners[node_id]
         sql = self.tx.for_update(_SQL_PARTNER) if for_update else _SQL_PARTNER
         row = self.tx.raw(sql, {"node_id": node_id}).fetchone()
-        return None if row is None else self._partner(row)
+        partner = self._partners[node_id] = None if row is None else self._partner(row)
+        return partner
 
     def partners(self) -> list[Partner]:
-        return [self._partner(row) for row in self.tx.raw(_SQL_PARTNERS, {})]
+        partners = [self._partner(row) for row in self.tx.raw(_SQL_PARTNERS, {})]
+        self._partners.update((p.node_id, p) for p in partners)
+        return partners
 
     def update_partner(self, node_id: str, **values: Any) -> None:
         """Sets columns of a partner: state, endpoint, terms (as `Terms`), plaintext, and
         those of its delivery state."""
+        if values.keys() - DELIVERY_COLUMNS:
+            self._partners.pop(node_id, None)
         if "state" in values:
             values["state"] = PartnerState(values["state"]).value
         if "terms" in values:

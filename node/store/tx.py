@@ -249,6 +249,8 @@ class Tx:
         self.committed: list[Callable[[], None]] = []
         self.committing: list[Callable[[], None]] = []
         self._catalogue: dict[tuple[str, str], tuple[Category | None, Store | None]] = {}
+        self._co_assignees_known: dict[int, frozenset[str]] = {}
+        """Ticket id → its co-assignees as this transaction read or wrote them."""
         """(category, store) → what `category_and_store` answers, read ahead with the actor."""
 
     @functools.cached_property
@@ -346,11 +348,25 @@ class Tx:
         """A category and a store, read in one statement (filing a ticket needs both), or
         with the actor when `actor_for_token` was asked for them."""
         found = self._catalogue.get((category, store))
+        if found is None and (category, "") in self._catalogue and ("", store) in self._catalogue:
+            found = (self._catalogue[category, ""][0], self._catalogue["", store][1])
         if found is None:
             found = _catalogue(
                 self._fetchone(_SQL_CATALOGUE, {"category": category, "store": store})
             )
+            self._remember(category, store, found)
         return found
+
+    def _remember(
+        self, category: str, store: str, found: tuple[Category | None, Store | None]
+    ) -> None:
+        """Keeps what the catalogue answered for category and store, and for each alone,
+        until the transaction changes the catalogue."""
+        self._catalogue[category, store] = found
+        if category:
+            self._catalogue[category, ""] = (found[0], None)
+        if store:
+            self._catalogue["", store] = (None, found[1])
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute(select(s.categories).order_by(s.categories.c.code))
@@ -407,7 +423,7 @@ class Tx:
         if row is None:
             return None
         actor = Actor(row[0], Role(row[1]), row[2])
-        self._catalogue[category, store or actor.store or ""] = _catalogue(row[3:])
+        self._remember(category, store or actor.store or "", _catalogue(row[3:]))
         return actor
 
     # -- tickets -----------------------------------------------------------------
@@ -446,8 +462,9 @@ class Tx:
             values["internals"] = [c.internal for c in changes]
             row = self._fetchone(_SQL_FILE_TICKET, values)
         ticket_id: int | None = None if row is None else row[0]
-        if ticket_id is not None and ticket.co_assignees:
+        if ticket_id is not None:
             self._add_co_assignees(ticket_id, ticket.co_assignees)
+            self._co_assignees_known[ticket_id] = ticket.co_assignees
         return ticket_id
 
     def ticket_by_request(self, requester: str, request_id: str) -> tuple[int, str] | None:
@@ -481,6 +498,7 @@ class Tx:
                 )
             )
         self._add_co_assignees(ticket.id, ticket.co_assignees - stored)
+        self._co_assignees_known[ticket.id] = ticket.co_assignees
 
     def list_tickets(self, query: TicketQuery) -> list[Ticket]:
         """Tickets matching query, in queue order."""
@@ -857,7 +875,13 @@ class Tx:
         return values
 
     def _co_assignees_of(self, ticket_id: int) -> frozenset[str]:
-        return frozenset(row[0] for row in self.raw(_SQL_CO_ASSIGNEES, {"id": ticket_id}))
+        """A ticket's co-assignees, read once per transaction (it writes them itself, with
+        the ticket locked)."""
+        known = self._co_assignees_known.get(ticket_id)
+        if known is None:
+            rows = self.raw(_SQL_CO_ASSIGNEES, {"id": ticket_id})
+            known = self._co_assignees_known[ticket_id] = frozenset(row[0] for row in rows)
+        return known
 
     def _add_co_assignees(self, ticket_id: int, logins: Iterable[str]) -> None:
         rows = [{"ticket_id": ticket_id, "login": login} for login in sorted(logins)]
