@@ -143,12 +143,15 @@ class Database:
 
     @contextmanager
     def _new_transaction(self, *, write: bool, durable: bool) -> Iterator[Tx]:
+        try:
+            prefix = self.key_prefix
+        except OperationalError as error:
+            raise unavailable(error) from error
         if write and self.is_sqlite:
-            with self._batched_write(durable) as tx:
+            with self._batched_write(prefix, durable) as tx:
                 yield tx
             return
         try:
-            prefix = self.key_prefix
             conn, generation = self._connection()
             try:
                 conn.info["hdx_write"] = write
@@ -173,7 +176,7 @@ class Database:
             callback()
 
     @contextmanager
-    def _batched_write(self, durable: bool) -> Iterator[Tx]:
+    def _batched_write(self, prefix: str, durable: bool) -> Iterator[Tx]:
         """A write transaction on SQLite, in the batch of writes that commits next.
 
         Writers take turns on the writer lock. One that finds a durable batch open joins
@@ -183,7 +186,6 @@ class Database:
         commit and its fsync (group commit), each still atomic and durable before it
         returns, in the order they took the lock.
         """
-        prefix = self.key_prefix
         with self._admission:
             self._queued += 1
         with self._writers:
