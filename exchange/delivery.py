@@ -7,10 +7,11 @@ the partner, naming our event's digest) and store it, and go on while events
 wait. The transaction that writes events starts that turn: on SQLite it takes the
 lease and reads the events itself as its work ends, and they are sent the moment
 it commits. Rounds (on waking, when a backoff or a lease ends, every `IDLE_S`)
-deliver whatever else waits. A call that fails is retried a few times at once (tenacity); then the
-partner backs off, the delay doubling up to `BACKOFF_CAP`, kept in the database
-and reset by any message from that partner, and the failed channel is dropped so
-the next attempt connects afresh. A refused event stays in the outbox with the
+deliver whatever else waits. A call that fails is retried a few times at once
+(tenacity), each retry on a new connection; then the partner backs off, the delay
+doubling up to `BACKOFF_CAP`, kept in the database and reset by any message from
+that partner, and the failed channel is dropped so the next attempt connects
+afresh. A refused event stays in the outbox with the
 reason, and the partner backs off; a gap the partner reports puts our events from
 the sequence it expects back in the outbox, sent again at once. After each round,
 a partner unreachable too long gets an alert ticket (exchange/alerts.py).
@@ -109,6 +110,9 @@ class Courier:
         self._again: set[str] = set()
         """Of those, the ones events were written for meanwhile: their turn goes on."""
         self._drains: set[asyncio.Task[None]] = set()
+        self.caught_up = asyncio.Event()
+        """Set once the worker has pulled, on start, what its partners sent while it was
+        away."""
         exchange.outbox_ready = self.claim_in
         exchange.heard = self.wake
 
@@ -204,14 +208,13 @@ class Courier:
         """Catches up with every partner, then delivers until cancelled. A round that fails
         (the database away) is tried again after `AFTER_ERROR_S`: the worker outlives it."""
         try:
-            caught_up = False
             while True:
                 self._wake.clear()
                 delay = IDLE_S
                 try:
-                    if not caught_up:
+                    if not self.caught_up.is_set():
                         await self.catch_up_all()
-                        caught_up = True
+                        self.caught_up.set()
                     next_at = await self.round()
                 except Unavailable as error:  # the database is away: try again once it is back
                     log.warning("delivery paused for %s s: %s", AFTER_ERROR_S, error)
@@ -340,7 +343,8 @@ class Courier:
                 tx.links.claim(partner.node_id, self.owner, now, now + LEASE)
 
     async def _call(self, partner: Partner, events: list[LoggedEvent]) -> pb.DeliverResponse:
-        stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
+        """Delivers events, retried a few times at once, each retry on a new connection (a
+        partner's node restarted is reached again within the retries)."""
         request = pb.DeliverRequest(events=[pb.Envelope.FromString(e.envelope) for e in events])
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(QUICK_RETRIES),
@@ -349,7 +353,15 @@ class Courier:
             reraise=True,
         ):
             with attempt:
-                response: pb.DeliverResponse = await stub.Deliver(request, timeout=CALL_TIMEOUT_S)
+                stub = exchange_pb2_grpc.ExchangeStub(self._channel(partner))
+                try:
+                    response: pb.DeliverResponse = await stub.Deliver(
+                        request, timeout=CALL_TIMEOUT_S
+                    )
+                except grpc.aio.AioRpcError as error:
+                    if _transient(error):
+                        await self._drop_channel(partner)
+                    raise
         return response
 
     def _channel(self, partner: Partner) -> grpc.aio.Channel:
