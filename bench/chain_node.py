@@ -6,7 +6,8 @@ real clock.
 
 It serves the node that bench.exchange set up (and stopped) there, at the same endpoint,
 so its partner reaches it where it did; prints `chain node serving on HOST:PORT` when
-ready and stops on SIGTERM or SIGINT.
+ready, its start-up catch-up done (so that what a benchmark then measures is not raced
+by the node pulling what it missed), and stops on SIGTERM or SIGINT.
 """
 
 import asyncio
@@ -17,6 +18,9 @@ from pathlib import Path
 from bench.processes import stop_signalled
 from tests.conftest import FakeClock
 from tests.exchange_nodes import serve
+
+CATCH_UP_S = 30.0
+"""How long the node may take to pull, on start, what its partner holds for it."""
 
 
 class WallClock(FakeClock):
@@ -29,6 +33,8 @@ class WallClock(FakeClock):
 def main(argv: list[str]) -> None:
     url, data_dir, name, listen = argv
     node = serve(url, Path(data_dir), name, WallClock(), listen=listen)
+    caught_up = asyncio.run_coroutine_threadsafe(node.courier.caught_up.wait(), node.loop)
+    caught_up.result(CATCH_UP_S)
     print(f"chain node serving on {node.endpoint}", flush=True)
     asyncio.run(stop_signalled())
     node.stop()
