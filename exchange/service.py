@@ -25,6 +25,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ import grpc
 from google.protobuf.message import Message
 from hdx.exchange.v1 import exchange_pb2 as pb
 
+from exchange.ahead import AHEAD_MIN, Ahead
 from exchange.envelope import (
     Refused,
     deadlines_of,
@@ -209,6 +211,7 @@ class _Batch:
 
     Attributes:
         now: the instant the chunk is received at, which its receipts name.
+        ahead: the call's events verified ahead.
         stalled: links an event was refused on, with the sequence number expected there
             (in this call, so far).
         heard: partners an event of this chunk came from (noted once per chunk).
@@ -221,6 +224,7 @@ class _Batch:
     """
 
     now: datetime
+    ahead: Ahead
     stalled: dict[str, int] = dataclasses.field(default_factory=dict)
     heard: set[str] = dataclasses.field(default_factory=set)
     partners: dict[str, Partner | None] = dataclasses.field(default_factory=dict)
@@ -297,6 +301,7 @@ class ExchangeService:
         self.workflow = tickets.workflow
         self.identity = identity
         self._keys: dict[str, tuple[str, bytes]] = {}
+        self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hdx-verify")
         self.outbox_ready: Callable[[Tx, str], None] = _unseen
         """Told, in a transaction that wrote events for a partner, as its work ends (once per
         transaction and partner): the delivery worker claims them there."""
@@ -542,17 +547,35 @@ class ExchangeService:
         """
         results: list[pb.Result] = []
         stalled: dict[str, int] = {}
-        for start in range(0, len(envelopes), RECEIVE_CHUNK):
-            chunk = envelopes[start : start + RECEIVE_CHUNK]
-            try:
-                batch = self._chunk(chunk, _Batch(self.clock.now(), dict(stalled)), isolated=False)
-            except _Isolate:
-                batch = self._chunk(chunk, _Batch(self.clock.now(), dict(stalled)), isolated=True)
-            results += batch.results
-            stalled = batch.stalled
+        ahead = self._ahead(envelopes)
+        try:
+            for start in range(0, len(envelopes), RECEIVE_CHUNK):
+                chunk = envelopes[start : start + RECEIVE_CHUNK]
+                try:
+                    batch = self._chunk(chunk, _Batch(self.clock.now(), ahead, dict(stalled)))
+                except _Isolate:
+                    batch = _Batch(self.clock.now(), ahead, dict(stalled))
+                    batch = self._chunk(chunk, batch, isolated=True)
+                results += batch.results
+                stalled = batch.stalled
+        finally:
+            ahead.cancel()
         return results
 
-    def _chunk(self, chunk: Sequence[pb.Envelope], batch: "_Batch", *, isolated: bool) -> "_Batch":
+    def _ahead(self, envelopes: Sequence[pb.Envelope]) -> Ahead:
+        """The events of a call verified ahead, if it has `AHEAD_MIN` of them or more, with
+        the keys known as it comes in (see exchange/ahead.py)."""
+        if len(envelopes) < AHEAD_MIN:
+            return Ahead(self._verifier, [], self._keys.get)
+        with self.db.read() as tx:
+            known = self._key(tx)
+            for kid in {envelope.key_id for envelope in envelopes}:
+                known(kid)
+        return Ahead(self._verifier, envelopes, self._keys.get)
+
+    def _chunk(
+        self, chunk: Sequence[pb.Envelope], batch: "_Batch", *, isolated: bool = False
+    ) -> "_Batch":
         """Applies a chunk of events in one transaction, their results kept in batch.
 
         Raises:
@@ -589,8 +612,11 @@ class ExchangeService:
         return result
 
     def _receive(self, envelope: pb.Envelope, batch: "_Batch") -> pb.Receipt | int:
-        with self.db.read() as tx:
-            signer, body = opened(envelope, self._key(tx), pb.Body)
+        found = batch.ahead.opened(envelope)
+        if found is None:
+            with self.db.read() as tx:
+                found = opened(envelope, self._key(tx), pb.Body)
+        signer, body = found
         if signer == self.identity.node_id:
             raise Refused("PERMISSION_DENIED", "key_id: signed by this node itself")
         self._check_parties(signer, body.sender, body.destination, "event")

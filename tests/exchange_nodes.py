@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -305,8 +305,16 @@ def chain(
     signer: Identity, link: str, destination: str, events: list[tuple[str, Message]]
 ) -> list[pb.Envelope]:
     """events (kind, message) as signer's chain on a new link, from seq 1."""
+    return chain_of(link, destination, [(signer, kind, event) for kind, event in events])
+
+
+def chain_of(
+    link: str, destination: str, events: Sequence[tuple[Identity, str, Message]]
+) -> list[pb.Envelope]:
+    """events (signer, kind, message) as one chain on a new link, from seq 1, each signed
+    by its own signer."""
     sealed: list[pb.Envelope] = []
-    for seq, (kind, event) in enumerate(events, start=1):
+    for seq, (signer, kind, event) in enumerate(events, start=1):
         prev = digest(sealed[-1].body) if sealed else b""
         sealed.append(
             forge(

@@ -7,6 +7,7 @@ the right gRPC status and a message naming the field and the rule, leave every r
 receiver stores as it was, and leave the node serving: real events sent after it arrive.
 """
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hdx.exchange.v1 import exchange_pb2 as pb
 
+from exchange.ahead import AHEAD_MIN
 from exchange.envelope import MAX_BODY_BYTES, MAX_MESSAGE_BYTES, digest
 from exchange.identity import Identity
 from exchange.service import PULL_WINDOW
@@ -27,6 +30,7 @@ from tests.exchange_nodes import (
     ChainNode,
     Wire,
     chain,
+    chain_of,
     comment,
     delivered,
     forge,
@@ -510,6 +514,55 @@ def test_one_bad_event_fails_only_itself_and_its_link_heals_in_order(trio: Net) 
     assert x_before_fix == []
     assert [status(r) for r in fixed] == ["OK", "OK"]
     assert comments(trio.contractor, "x" * 32) == ["x2", "x3"]
+
+
+def test_a_long_call_verified_ahead_takes_a_key_announced_in_it_and_refuses_a_forgery(
+    trio: Net,
+) -> None:
+    """Enough events in one call to be verified ahead of applying them (exchange/ahead.py):
+    events signed by a key the same call announces, and a tampered one, come out as they
+    do one by one."""
+    client = make_identity(trio.tmp / "rotating", "rotating-node", trio.clock)
+    trio.contractor.exchange.add_partner(invite_of(client), PartnerRole.CLIENT, Terms())
+    rotated = dataclasses.replace(client, signing_key=Ed25519PrivateKey.generate())
+    me = trio.contractor.node_id
+    announced = pb.KeyAnnouncement(key_id=rotated.key_id, public_key=rotated.public_key)
+    [announcement] = chain_of("", me, [(client, "key", announced)])
+    x = chain_of(
+        "r" * 32,
+        me,
+        [(client, "offer", offer("X", "ROT-1"))]
+        + [(client, "comment", comment(f"x{n}")) for n in range(2, 8)]
+        + [(rotated, "comment", comment(f"x{n}")) for n in range(8, 14)],
+    )
+    y1, y2, y3, y4 = chain_of(
+        "s" * 32,
+        me,
+        [(client, "offer", offer("Y", "ROT-2"))]
+        + [(rotated, "comment", comment(f"y{n}")) for n in range(2, 5)],
+    )
+    forged = pb.Envelope(
+        body=y3.body.replace(b"y3", b"Y3"), signature=y3.signature, key_id=y3.key_id
+    )
+    call = [*x[:7], announcement, *x[7:], y1, y2, forged, y4]
+    assert len(call) >= AHEAD_MIN
+
+    wire = Wire(trio.contractor)
+    try:
+        results = wire.deliver(*call)
+    finally:
+        wire.close()
+
+    assert [(status(r), r.expected_seq, r.message) for r in results[:-2]] == [("OK", 0, "")] * (
+        len(call) - 2
+    )
+    assert (status(results[-2]), results[-2].message) == (
+        "UNAUTHENTICATED",
+        "signature: does not verify over the body's bytes",
+    )
+    assert (status(results[-1]), results[-1].expected_seq) == ("FAILED_PRECONDITION", 3)
+    assert comments(trio.contractor, "r" * 32) == [f"x{n}" for n in range(2, 14)]
+    assert comments(trio.contractor, "s" * 32) == ["y2"]
 
 
 @pytest.mark.parametrize(
