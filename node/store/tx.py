@@ -1,6 +1,7 @@
 """One transaction's view of the database: methods take and return domain values."""
 
 import functools
+import json
 import re
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -182,10 +183,8 @@ _SQL_FILE_TICKET = f"""
     history AS (
         INSERT INTO ticket_history ({", ".join(_HISTORY_COLUMNS)})
         SELECT ticket.id, :at, :actor, c.action, c.field, c.before, c.after, c.internal
-        FROM ticket CROSS JOIN unnest(
-            CAST(:actions AS text[]), CAST(:fields AS text[]), CAST(:befores AS text[]),
-            CAST(:afters AS text[]), CAST(:internals AS boolean[])
-        ) WITH ORDINALITY AS c(action, field, before, after, internal, n)
+        FROM ticket CROSS JOIN json_to_recordset(CAST(:changes AS json))
+            AS c(n integer, action text, field text, before text, after text, internal boolean)
         ORDER BY c.n
     )
     SELECT id FROM ticket"""
@@ -455,11 +454,19 @@ class Tx:
                 self.add_history(row[0], ticket.created_at, actor, changes)
         else:
             values["at"], values["actor"] = values["created_at"], actor
-            values["actions"] = [c.action for c in changes]
-            values["fields"] = [c.field for c in changes]
-            values["befores"] = [c.before for c in changes]
-            values["afters"] = [c.after for c in changes]
-            values["internals"] = [c.internal for c in changes]
+            values["changes"] = json.dumps(
+                [
+                    {
+                        "n": n,
+                        "action": c.action,
+                        "field": c.field,
+                        "before": c.before,
+                        "after": c.after,
+                        "internal": c.internal,
+                    }
+                    for n, c in enumerate(changes)
+                ]
+            )
             row = self._fetchone(_SQL_FILE_TICKET, values)
         ticket_id: int | None = None if row is None else row[0]
         if ticket_id is not None:
