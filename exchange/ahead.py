@@ -34,7 +34,9 @@ class Ahead:
         key: looks up the keys known when the call came in (no transaction of its own).
     """
 
-    def __init__(self, executor: Executor, envelopes: Sequence[pb.Envelope], key: KeyLookup):
+    def __init__(
+        self, executor: Executor, envelopes: Sequence[pb.Envelope], key: KeyLookup
+    ) -> None:
         self._found: dict[int, tuple[Future[list[Opened | None]], int]] = {}
         for start in range(0, len(envelopes), GROUP):
             group = envelopes[start : start + GROUP]
