@@ -62,23 +62,18 @@ _PARTNER_COLUMNS = [
 ]
 _SQL_PARTNER = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners WHERE node_id = :node_id"
 _SQL_PARTNERS = f"SELECT {', '.join(_PARTNER_COLUMNS)} FROM partners ORDER BY node_id"
-DELIVERY_COLUMNS = frozenset(
-    {
-        "failures",
-        "retry_at",
-        "down_since",
-        "last_error",
-        "last_heard_at",
-        "alert_ticket_id",
-        "lease_owner",
-        "lease_until",
-    }
+_DELIVERY_COLUMNS = (
+    "failures",
+    "retry_at",
+    "down_since",
+    "last_error",
+    "last_heard_at",
+    "alert_ticket_id",
+    "lease_owner",
+    "lease_until",
 )
 """The columns of a partner's row that say where delivery to it stands (`Delivery`)."""
-_SQL_DELIVERY = """
-    SELECT failures, retry_at, down_since, last_error, last_heard_at, alert_ticket_id,
-           lease_owner, lease_until
-    FROM partners WHERE node_id = :node_id"""
+_SQL_DELIVERY = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM partners WHERE node_id = :node_id"
 _SQL_CLAIM = """
     UPDATE partners SET lease_owner = :owner, lease_until = :until
     WHERE node_id = :node_id AND state = 'active' AND (retry_at IS NULL OR retry_at <= :now)
@@ -150,7 +145,7 @@ class Links:
     def update_partner(self, node_id: str, **values: Any) -> None:
         """Sets columns of a partner: state, endpoint, terms (as `Terms`), plaintext, and
         those of its delivery state."""
-        if values.keys() - DELIVERY_COLUMNS:
+        if values.keys() - set(_DELIVERY_COLUMNS):
             self._partners.pop(node_id, None)
         if "state" in values:
             values["state"] = PartnerState(values["state"]).value
